@@ -1,0 +1,79 @@
+"""The base of every keras_hire model: a functional `keras.Model` with input checks and pyramids."""
+
+import keras
+
+
+def validate_input_shape(input_shape, family, min_size, divisor=1, why=""):
+    """Checks a constructor `input_shape` and returns it as a tuple `(height, width, channels)`."""
+    shape = tuple(input_shape) if input_shape is not None else ()
+    if len(shape) != 3 or any(d is None for d in shape):
+        raise ValueError(
+            f"{family} needs a static input_shape=(height, width, channels), e.g. (224, 224, 3); "
+            f"got input_shape={input_shape!r}. Build one model per input size."
+        )
+    height, width, channels = (int(d) for d in shape)
+    if channels < 1:
+        raise ValueError(f"{family}: input_shape={shape} has {channels} channels; expected at least 1.")
+    if height < min_size or width < min_size:
+        raise ValueError(
+            f"{family}: input_shape={shape} is too small; height and width must be at least "
+            f"{min_size} pixels{why}. Resize or pad your images."
+        )
+    if height % divisor or width % divisor:
+        raise ValueError(
+            f"{family}: input_shape={shape} is not supported; height and width must be multiples of "
+            f"{divisor}{why}. The nearest supported sizes are "
+            f"{_nearest(height, divisor)}x{_nearest(width, divisor)}."
+        )
+    return height, width, channels
+
+
+def _nearest(size, divisor):
+    lower = max(divisor, size // divisor * divisor)
+    return lower if size - lower <= divisor // 2 else lower + divisor
+
+
+class Backbone(keras.Model):
+    """A functional model whose calls check the image batch and that exposes pyramid features.
+
+    Subclasses build their graph in `__init__`, pass `pyramid_outputs` (a dict of stage name to
+    symbolic tensor), and return every constructor argument from `get_config`.
+    """
+
+    def __init__(self, inputs, outputs, pyramid_outputs=None, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.pyramid_outputs = dict(pyramid_outputs or {})
+
+    def call(self, inputs, training=None, mask=None):
+        self._check_batch_shape(getattr(inputs, "shape", None))
+        return super().call(inputs, training=training, mask=mask)
+
+    def _check_batch_shape(self, shape):
+        expected = tuple(self.inputs[0].shape[1:])
+        if shape is None or len(shape) != 4:
+            raise ValueError(
+                f"{type(self).__name__} expects a batch of images of shape (batch, {', '.join(map(str, expected))}); "
+                f"got an input of shape {shape}. Add a batch axis with x[None] for a single image."
+            )
+        got = tuple(shape[1:])
+        if got[-1] is not None and got[-1] != expected[-1]:
+            fix = (
+                " Convert grayscale images to RGB first (e.g. keras.ops.repeat(x, 3, axis=-1))"
+                if got[-1] == 1 and expected[-1] == 3
+                else ""
+            )
+            raise ValueError(
+                f"{type(self).__name__} was built for {expected[-1]}-channel images but received a batch "
+                f"of shape {tuple(shape)} with {got[-1]} channels.{fix} Or build the model with "
+                f"input_shape={expected[:2] + (got[-1],)}."
+            )
+        if any(g is not None and g != e for g, e in zip(got[:2], expected[:2])):
+            raise ValueError(
+                f"{type(self).__name__} was built for {expected[0]}x{expected[1]} images but received a "
+                f"batch of shape {tuple(shape)}. Resize the images, or build the model for this size with "
+                f"input_shape={got[:2] + (expected[-1],)}."
+            )
+
+    def feature_extractor(self):
+        """A `keras.Model` from the image to the dict of pyramid feature maps (for dense heads)."""
+        return keras.Model(self.inputs, self.pyramid_outputs, name=f"{self.name}_features")
