@@ -1,0 +1,114 @@
+"""Keras model -> batch-1 TFLite flatbuffer with builtin ops only."""
+
+import numpy as np
+import tensorflow as tf
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+class UnsupportedOpError(ValueError):
+    """The model needs an op outside the TFLite builtin set (a Flex/SELECT_TF op)."""
+
+
+def to_tflite(model, quantization="float32", representative_data=None):
+    """Converts a Keras model to TFLite flatbuffer bytes at a fixed batch of 1.
+
+    A fixed batch keeps every shape static, which lets shifts lower to SLICE/CONCATENATION
+    and keeps the file on the builtin op set (no Flex delegate, which phones do not ship).
+
+    Args:
+        model: a Keras model with one image input.
+        quantization: `"float32"`, `"float16"` (float16 weights), `"dynamic"` (int8 weights,
+            float activations) or `"int8"` (full integer, int8 input and output).
+        representative_data: for `"int8"`, an iterable of float32 image batches (any batch size)
+            that covers the input distribution, e.g. 100-500 training images.
+
+    Returns:
+        The flatbuffer as `bytes`.
+
+    Raises:
+        UnsupportedOpError: naming the ops that would need the Flex delegate.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"Unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}.")
+    if quantization == "int8" and representative_data is None:
+        raise ValueError("quantization='int8' needs representative_data: an iterable of float32 image batches.")
+
+    spec = tf.TensorSpec((1,) + tuple(model.inputs[0].shape[1:]), tf.float32)
+    function = tf.function(lambda images: model(images, training=False), input_signature=[spec])
+    concrete = function.get_concrete_function()
+    # Freezing first matters: passing the Keras model as trackable object leaves its
+    # variables as resource reads and yields NaN outputs (see STACK.md).
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(concrete)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(representative_data)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        flatbuffer = converter.convert()
+    except Exception as error:  # the converter reports unsupported ops in its message
+        message = str(error)
+        if "Select" in message or "Flex" in message or "neither a custom op nor a flex op" in message:
+            raise UnsupportedOpError(
+                f"{type(model).__name__} needs TensorFlow ops outside the TFLite builtins: {_flex_ops(message)}. "
+                "Rewrite them with builtin-friendly ops (static shapes, <=4-D tensors)."
+            ) from error
+        raise
+    ops = tflite_op_names(flatbuffer)
+    bad = sorted({op for op in ops if op.startswith("Flex") or op in ("VAR_HANDLE", "READ_VARIABLE", "CUSTOM")})
+    if bad:
+        raise UnsupportedOpError(f"The converted model contains non-builtin ops: {', '.join(bad)}.")
+    return flatbuffer
+
+
+def tflite_op_names(flatbuffer):
+    """The operator names of every node of the main subgraph, in execution order."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
+    names = {}
+    for index, code in enumerate(model.operatorCodes):
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            name = code.customCode.decode() if code.customCode else "CUSTOM"
+        else:
+            name = _BUILTIN_NAMES.get(builtin, str(builtin))
+        names[index] = name
+    return [names[op.opcodeIndex] for op in model.subgraphs[0].operators]
+
+
+def _builtin_names():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+
+
+_BUILTIN_NAMES = _builtin_names()
+
+
+def _representative(data):
+    def generator():
+        for batch in data:
+            batch = np.asarray(batch, np.float32)
+            for image in batch:
+                yield [image[None]]
+
+    return generator
+
+
+def _flex_ops(message):
+    import re
+
+    found = sorted(set(re.findall(r"tf\.(\w+)", message)))
+    return ", ".join(found) if found else message.splitlines()[0]
