@@ -1,0 +1,77 @@
+"""CMT's inverted residual feed-forward network (IRFFN) on NHWC maps."""
+
+import keras
+
+_BN = dict(epsilon=1e-5, momentum=0.9)
+
+
+def _conv_init():
+    # The official init of every conv: kaiming_normal_(mode="fan_out").
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class InvertedResidualFFN(keras.layers.Layer):
+    """Expand, depthwise 3x3 with a shortcut, project: the CMT feed-forward network.
+
+    Computes what the official CMT `Mlp` computes:
+    `h = BN(GELU(Conv1x1(x)))`, `h = BN(GELU(DWConv3x3(h) + h))`, `y = BN(Conv1x1(h))`; all
+    convs have biases, the activation comes before each BatchNorm (so the BatchNorms cannot
+    be folded into the preceding convs), and GELU is the exact (erf) form.
+
+    Args:
+        dim: int, input (and output) channels.
+        hidden_dim: int, the expanded width; the official value is `int(dim * mlp_ratio)`.
+        dropout: float, dropout after the expansion and after the output (official `drop`).
+
+    Example:
+    ```python
+    ffn = keras_hire.layers.InvertedResidualFFN(dim=64, hidden_dim=256)
+    y = ffn(keras.random.normal((1, 28, 28, 64)))  # (1, 28, 28, 64)
+    ```
+    """
+
+    def __init__(self, dim, hidden_dim, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if int(dim) < 1 or int(hidden_dim) < 1:
+            raise ValueError(
+                f"InvertedResidualFFN needs positive dim and hidden_dim; received dim={dim}, hidden_dim={hidden_dim}."
+            )
+        self.dim = int(dim)
+        self.hidden_dim = int(hidden_dim)
+        self.dropout = float(dropout)
+        policy = self.dtype_policy
+        self.conv1 = keras.layers.Conv2D(self.hidden_dim, 1, name="conv1", kernel_initializer=_conv_init(), dtype=policy)
+        self.conv1_norm = keras.layers.BatchNormalization(name="conv1_norm", dtype=policy, **_BN)
+        self.proj = keras.layers.DepthwiseConv2D(
+            3, padding="same", name="proj", depthwise_initializer=_conv_init(), dtype=policy
+        )
+        self.proj_norm = keras.layers.BatchNormalization(name="proj_norm", dtype=policy, **_BN)
+        self.conv2 = keras.layers.Conv2D(self.dim, 1, name="conv2", kernel_initializer=_conv_init(), dtype=policy)
+        self.conv2_norm = keras.layers.BatchNormalization(name="conv2_norm", dtype=policy, **_BN)
+        self.drop = keras.layers.Dropout(self.dropout, dtype=policy)
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.dim:
+            raise ValueError(f"InvertedResidualFFN(dim={self.dim}) received an input with {input_shape[-1]} channels.")
+        hidden_shape = tuple(input_shape[:-1]) + (self.hidden_dim,)
+        self.conv1.build(input_shape)
+        self.conv1_norm.build(hidden_shape)
+        self.proj.build(hidden_shape)
+        self.proj_norm.build(hidden_shape)
+        self.conv2.build(hidden_shape)
+        self.conv2_norm.build(input_shape)
+
+    def call(self, x, training=None):
+        h = self.conv1_norm(keras.activations.gelu(self.conv1(x), approximate=False), training=training)
+        h = self.drop(h, training=training)
+        h = self.proj(h) + h
+        h = self.proj_norm(keras.activations.gelu(h, approximate=False), training=training)
+        y = self.conv2_norm(self.conv2(h), training=training)
+        return self.drop(y, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "hidden_dim": self.hidden_dim, "dropout": self.dropout}

@@ -1,0 +1,246 @@
+"""CMT (Guo et al., arXiv 2107.06263, CVPR 2022): convolutional neural networks meet vision transformers."""
+
+import math
+
+import keras
+
+from keras_hire.layers import DropPath, InvertedResidualFFN, LightweightAttention, RelativePositionBias
+from keras_hire.models.backbone import Backbone, validate_input_shape
+from keras_hire.models.registry import register_model
+
+# Official configurations (huawei-noah/Efficient-AI-Backbones, cmt_pytorch/cmt.py) and the
+# resolutions the released checkpoints were trained at.
+_COMMON = dict(num_heads=(1, 2, 4, 8), kv_reductions=(8, 4, 2, 1), fc_dim=1280)
+CMT_CONFIGS = {
+    "cmt_tiny": dict(embed_dims=(46, 92, 184, 368), stem_channels=16, depths=(2, 2, 10, 2),
+                     mlp_ratios=(3.6,) * 4, dropout=0.1, input_shape=(160, 160, 3), **_COMMON),
+    "cmt_xs": dict(embed_dims=(52, 104, 208, 416), stem_channels=16, depths=(3, 3, 12, 3),
+                   mlp_ratios=(3.77,) * 4, dropout=0.1, input_shape=(192, 192, 3), **_COMMON),
+    "cmt_small": dict(embed_dims=(64, 128, 256, 512), stem_channels=32, depths=(3, 3, 16, 3),
+                      mlp_ratios=(4,) * 4, dropout=0.1, input_shape=(224, 224, 3), **_COMMON),
+    "cmt_base": dict(embed_dims=(76, 152, 304, 608), stem_channels=38, depths=(4, 4, 20, 4),
+                     mlp_ratios=(4,) * 4, dropout=0.3, input_shape=(256, 256, 3), **_COMMON),
+}
+
+_STAGES = "abcd"  # the official attribute suffixes: patch_embed_a, blocks_a, relative_pos_a, ...
+_BN = dict(epsilon=1e-5, momentum=0.9)
+_CONV_INIT = dict(
+    kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
+    bias_initializer="zeros",
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class CMT(Backbone):
+    """The CMT family: a conv stem and 4 stages of CMT blocks (LPU, LMHSA, IRFFN).
+
+    Layer names follow the official PyTorch module names (`stem_conv1`, `patch_embed_a.proj`,
+    `relative_pos_a`, `blocks_a.0.attn`, `_fc`, `_bn`, `head`), so that
+    `keras_hire.convert.load_pytorch_weights` maps the official checkpoints by rule.
+
+    Each stage has one learned relative position bias `[heads, N, N/k^2]` (layer
+    `relative_pos_a` ... `relative_pos_d`) shared by all its blocks. It belongs to the input
+    size the model is built for; any size whose sides are multiples of 32 (with the default
+    `kv_reductions`) works. Weights trained at another size (an official checkpoint through
+    `load_pytorch_weights`, or another `RelativePositionBias` through its
+    `load_resized_weights`) are resized bilinearly over the query grid and over the key/value
+    grid, as keras_cv_attention_models does for the released weights (half-pixel centres,
+    `align_corners=False`; see `keras_hire.layers.resize_relative_position_bias`).
+
+    Args:
+        embed_dims: channels per stage, e.g. `(64, 128, 256, 512)`.
+        stem_channels: channels of the three 3x3 stem convs (official `stem_channel`).
+        fc_dim: channels of the head's 1x1 conv before pooling (1280 in every variant).
+        num_heads: attention heads per stage.
+        mlp_ratios: IRFFN expansion per stage; the hidden width is `int(dim * ratio)`.
+        depths: blocks per stage.
+        kv_reductions: key/value reduction `k` per stage (official `sr_ratios`): keys and
+            values come from a k x k stride-k depthwise conv + BatchNorm.
+        num_classes: classifier size; used when `include_top=True`.
+        input_shape: `(height, width, channels)`; height and width must be multiples of
+            `2^(i+2) * kv_reductions[i]` for every stage `i` (32 for the official settings).
+        include_top: whether to add the head (1x1 conv to `fc_dim`, BatchNorm, swish, global
+            average pooling, dropout, dense). Without it the model returns the stage-4 map;
+            load official checkpoints then with `skip=("_fc.", "_bn.", "head.")`.
+        drop_path_rate: stochastic depth, rising linearly from 0 to this over all blocks.
+        dropout: dropout before the classifier (official `dp`: 0.1, 0.3 for CMT-B).
+        name: model name.
+
+    The four stage outputs are available as `model.pyramid_outputs` (`"stage1"`..`"stage4"`, at
+    strides 4, 8, 16, 32) and as a model from `model.feature_extractor()`.
+
+    Example:
+    ```python
+    model = keras_hire.models.CMTSmall(num_classes=10, input_shape=(256, 256, 3))
+    logits = model(images)  # images: float32 (batch, 256, 256, 3), ImageNet-normalised
+    ```
+    """
+
+    def __init__(
+        self,
+        embed_dims,
+        stem_channels,
+        depths,
+        num_heads=(1, 2, 4, 8),
+        mlp_ratios=(4, 4, 4, 4),
+        kv_reductions=(8, 4, 2, 1),
+        fc_dim=1280,
+        num_classes=1000,
+        input_shape=(224, 224, 3),
+        include_top=True,
+        drop_path_rate=0.0,
+        dropout=0.1,
+        name="cmt",
+        **kwargs,
+    ):
+        num_stages = len(depths)
+        if num_stages != 4:
+            raise ValueError(f"CMT has 4 stages (a to d); received depths={tuple(depths)}.")
+        per_stage = dict(embed_dims=embed_dims, num_heads=num_heads, mlp_ratios=mlp_ratios,
+                         kv_reductions=kv_reductions)
+        for arg, values in per_stage.items():
+            if len(values) != num_stages:
+                raise ValueError(
+                    f"CMT: {arg}={tuple(values)} has {len(values)} entries; give one value per stage (4)."
+                )
+        if any(int(d) < 1 for d in depths):
+            raise ValueError(f"CMT: every stage needs at least one block; received depths={tuple(depths)}.")
+        for dim, heads in zip(embed_dims, num_heads):
+            if int(heads) < 1 or int(dim) % int(heads):
+                raise ValueError(
+                    f"CMT: each of embed_dims={tuple(embed_dims)} must be a multiple of the stage's "
+                    f"num_heads={tuple(num_heads)}."
+                )
+        if any(int(k) < 1 for k in kv_reductions):
+            raise ValueError(f"CMT: kv_reductions must be >= 1; received kv_reductions={tuple(kv_reductions)}.")
+        if int(stem_channels) < 1 or int(fc_dim) < 1:
+            raise ValueError(f"CMT: stem_channels and fc_dim must be >= 1; received {stem_channels}, {fc_dim}.")
+        if include_top and int(num_classes) < 1:
+            raise ValueError(f"CMT: num_classes must be >= 1 with include_top=True; received {num_classes}.")
+        divisor = math.lcm(*(2 ** (i + 2) * int(k) for i, k in enumerate(kv_reductions)))
+        height, width, channels = validate_input_shape(
+            input_shape, "CMT", min_size=divisor, divisor=divisor,
+            why=(f" (stride {2 ** (num_stages + 1)} overall, and each stage's map must divide by its "
+                 f"kv_reduction: kv_reductions={tuple(kv_reductions)})"),
+        )
+
+        inputs = keras.Input((height, width, channels), name="images")
+        x = inputs
+        for i in (1, 2, 3):  # conv -> GELU -> BatchNorm, as the official forward_features
+            if i == 1:
+                x = keras.layers.ZeroPadding2D(1, name="stem_pad1")(x)  # torch's symmetric padding=1
+            x = keras.layers.Conv2D(
+                stem_channels, 3, strides=2 if i == 1 else 1, padding="valid" if i == 1 else "same",
+                name=f"stem_conv{i}", **_CONV_INIT,
+            )(x)
+            x = keras.layers.Activation("gelu", name=f"stem_relu{i}")(x)
+            x = keras.layers.BatchNormalization(name=f"stem_norm{i}", **_BN)(x)
+
+        total_blocks, block_index, pyramid = sum(depths), 0, {}
+        for stage, letter in enumerate(_STAGES):
+            dim = int(embed_dims[stage])
+            x = keras.layers.Conv2D(dim, 2, strides=2, name=f"patch_embed_{letter}.proj", **_CONV_INIT)(x)
+            x = keras.layers.LayerNormalization(epsilon=1e-5, name=f"patch_embed_{letter}.norm")(x)
+            bias = RelativePositionBias(
+                num_heads[stage], kv_reductions[stage], name=f"relative_pos_{letter}"
+            )(x)
+            for j in range(depths[stage]):
+                x = _cmt_block(
+                    x, bias,
+                    dim=dim,
+                    num_heads=int(num_heads[stage]),
+                    hidden_dim=int(dim * mlp_ratios[stage]),
+                    kv_reduction=int(kv_reductions[stage]),
+                    drop_path_rate=drop_path_rate * block_index / max(total_blocks - 1, 1),
+                    name=f"blocks_{letter}.{j}",
+                )
+                block_index += 1
+            pyramid[f"stage{stage + 1}"] = x
+
+        if include_top:
+            x = keras.layers.Conv2D(fc_dim, 1, name="_fc", **_CONV_INIT)(x)
+            x = keras.layers.BatchNormalization(name="_bn", **_BN)(x)
+            x = keras.layers.Activation("swish", name="_swish")(x)
+            x = keras.layers.GlobalAveragePooling2D(name="_avg_pooling")(x)
+            x = keras.layers.Dropout(dropout, name="_drop")(x)
+            x = keras.layers.Dense(
+                num_classes, name="head",
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            )(x)
+        super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
+
+        self.embed_dims = tuple(int(d) for d in embed_dims)
+        self.stem_channels = int(stem_channels)
+        self.depths = tuple(int(d) for d in depths)
+        self.num_heads = tuple(int(h) for h in num_heads)
+        self.mlp_ratios = tuple(mlp_ratios)
+        self.kv_reductions = tuple(int(k) for k in kv_reductions)
+        self.fc_dim = int(fc_dim)
+        self.num_classes = int(num_classes)
+        self.include_top = bool(include_top)
+        self.drop_path_rate = float(drop_path_rate)
+        self.dropout = float(dropout)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "embed_dims": self.embed_dims,
+            "stem_channels": self.stem_channels,
+            "depths": self.depths,
+            "num_heads": self.num_heads,
+            "mlp_ratios": self.mlp_ratios,
+            "kv_reductions": self.kv_reductions,
+            "fc_dim": self.fc_dim,
+            "num_classes": self.num_classes,
+            "input_shape": tuple(self.inputs[0].shape[1:]),
+            "include_top": self.include_top,
+            "drop_path_rate": self.drop_path_rate,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _cmt_block(x, bias, dim, num_heads, hidden_dim, kv_reduction, drop_path_rate, name):
+    """LPU: x + DWConv(x); x + DropPath(LMHSA(LN(x))); x + DropPath(IRFFN(LN(x)))."""
+    y = keras.layers.DepthwiseConv2D(3, padding="same", name=f"{name}.proj", **_depthwise_init())(x)
+    x = keras.layers.Add(name=f"{name}.lpu_add")([x, y])
+
+    y = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}.norm1")(x)
+    y = LightweightAttention(dim, num_heads, kv_reduction=kv_reduction, name=f"{name}.attn")([y, bias])
+    y = DropPath(drop_path_rate, name=f"{name}.drop_path1")(y)
+    x = keras.layers.Add(name=f"{name}.add1")([x, y])
+
+    y = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}.norm2")(x)
+    y = InvertedResidualFFN(dim, hidden_dim, name=f"{name}.mlp")(y)
+    y = DropPath(drop_path_rate, name=f"{name}.drop_path2")(y)
+    return keras.layers.Add(name=f"{name}.add2")([x, y])
+
+
+def _depthwise_init():
+    return dict(depthwise_initializer=_CONV_INIT["kernel_initializer"], bias_initializer="zeros")
+
+
+def _variant(registry_name, doc_name):
+    config = CMT_CONFIGS[registry_name]
+
+    @register_model(registry_name)
+    def builder(**kwargs):
+        return CMT(**{**config, "name": registry_name, **kwargs})
+
+    builder.__name__ = builder.__qualname__ = doc_name
+    builder.__doc__ = (
+        f"{doc_name}: the official `{registry_name}` configuration ({config['depths']} blocks, "
+        f"{config['embed_dims']} channels, input {config['input_shape'][0]}x{config['input_shape'][1]}). "
+        "Keyword arguments override any `CMT` argument."
+    )
+    return builder
+
+
+CMTTiny = _variant("cmt_tiny", "CMTTiny")
+CMTXS = _variant("cmt_xs", "CMTXS")
+CMTSmall = _variant("cmt_small", "CMTSmall")
+CMTBase = _variant("cmt_base", "CMTBase")
