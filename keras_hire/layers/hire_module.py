@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_hire.layers.initializers import trunc_normal
 from keras_hire.layers.static_shift import circular_indices, take_static
 
 
@@ -53,7 +54,8 @@ class HireModule(keras.layers.Layer):
         hidden, region_dim = self.dim // 2, self.dim * self.region_size
 
         def conv(filters, name, use_bias=True):
-            return keras.layers.Conv2D(filters, 1, use_bias=use_bias, name=name, dtype=self.dtype_policy)
+            return keras.layers.Conv2D(filters, 1, use_bias=use_bias, kernel_initializer=trunc_normal(),
+                                       name=name, dtype=self.dtype_policy)
 
         def norm(name):
             return keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name, dtype=self.dtype_policy)
@@ -65,8 +67,10 @@ class HireModule(keras.layers.Layer):
         self.mlp_w1_norm = norm("mlp_w1_norm")
         self.mlp_w2 = conv(region_dim, "mlp_w2")
         self.mlp_c = conv(self.dim, "mlp_c")
-        self.reweight_fc1 = keras.layers.Dense(self.dim // 4, name="reweight_fc1", dtype=self.dtype_policy)
-        self.reweight_fc2 = keras.layers.Dense(self.dim * 3, name="reweight_fc2", dtype=self.dtype_policy)
+        self.reweight_fc1 = keras.layers.Dense(
+            self.dim // 4, kernel_initializer=trunc_normal(), name="reweight_fc1", dtype=self.dtype_policy)
+        self.reweight_fc2 = keras.layers.Dense(
+            self.dim * 3, kernel_initializer=trunc_normal(), name="reweight_fc2", dtype=self.dtype_policy)
         self.proj = conv(self.dim, "proj")
         self.proj_drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 

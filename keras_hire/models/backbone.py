@@ -44,9 +44,10 @@ class Backbone(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.pyramid_outputs = dict(pyramid_outputs or {})
 
-    def call(self, inputs, training=None, mask=None):
+    def __call__(self, inputs, *args, **kwargs):
+        # Before Keras' own input-spec check, whose message does not say what to change.
         self._check_batch_shape(getattr(inputs, "shape", None))
-        return super().call(inputs, training=training, mask=mask)
+        return super().__call__(inputs, *args, **kwargs)
 
     def _check_batch_shape(self, shape):
         expected = tuple(self.inputs[0].shape[1:])
@@ -76,4 +77,4 @@ class Backbone(keras.Model):
 
     def feature_extractor(self):
         """A `keras.Model` from the image to the dict of pyramid feature maps (for dense heads)."""
-        return keras.Model(self.inputs, self.pyramid_outputs, name=f"{self.name}_features")
+        return keras.Model(self.inputs[0], self.pyramid_outputs, name=f"{self.name}_features")

@@ -3,6 +3,7 @@
 import keras
 
 from keras_hire.layers import DropPath, HireModule
+from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.backbone import Backbone, validate_input_shape
 from keras_hire.models.registry import register_model
 
@@ -21,10 +22,11 @@ HIRE_MLP_CONFIGS = {
 }
 
 _BN = dict(epsilon=1e-5, momentum=0.9)
-# Conv and linear weights: truncated normal, std 0.02; zero biases (the official init).
-_INIT = dict(
-    kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros"
-)
+
+
+def _init():
+    """Conv and linear weights: truncated normal, std 0.02; zero biases (the official init)."""
+    return dict(kernel_initializer=trunc_normal(0.02), bias_initializer="zeros")
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -97,7 +99,7 @@ class HireMLP(Backbone):
 
         inputs = keras.Input((height, width, channels), name="images")
         x = keras.layers.ZeroPadding2D(2, name="patch_embed.pad")(inputs)
-        x = keras.layers.Conv2D(embed_dims[0], 7, strides=4, name="patch_embed.proj", **_INIT)(x)
+        x = keras.layers.Conv2D(embed_dims[0], 7, strides=4, name="patch_embed.proj", **_init())(x)
         x = keras.layers.BatchNormalization(name="patch_embed.norm", **_BN)(x)
         x = keras.layers.ReLU(name="patch_embed.act")(x)
 
@@ -107,7 +109,7 @@ class HireMLP(Backbone):
             if stage > 0:
                 prefix = f"network.{network_index - 1}"
                 x = keras.layers.ZeroPadding2D(1, name=f"{prefix}.pad")(x)
-                x = keras.layers.Conv2D(embed_dims[stage], 3, strides=2, name=f"{prefix}.proj", **_INIT)(x)
+                x = keras.layers.Conv2D(embed_dims[stage], 3, strides=2, name=f"{prefix}.proj", **_init())(x)
                 x = keras.layers.BatchNormalization(name=f"{prefix}.norm", **_BN)(x)
                 x = keras.layers.ReLU(name=f"{prefix}.act")(x)
             for j in range(depths[stage]):
@@ -128,7 +130,7 @@ class HireMLP(Backbone):
         x = keras.layers.BatchNormalization(name="norm", **_BN)(x)
         if include_top:
             x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-            x = keras.layers.Dense(num_classes, name="head", **_INIT)(x)
+            x = keras.layers.Dense(num_classes, name="head", **_init())(x)
         super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
 
         self.depths = tuple(int(d) for d in depths)
@@ -174,10 +176,10 @@ def _hire_block(x, dim, mlp_ratio, region_size, step, drop_path_rate, dropout, n
 
     shortcut = x
     y = keras.layers.BatchNormalization(name=f"{name}.norm2", **_BN)(x)
-    y = keras.layers.Conv2D(int(dim * mlp_ratio), 1, name=f"{name}.mlp.fc1", **_INIT)(y)
+    y = keras.layers.Conv2D(int(dim * mlp_ratio), 1, name=f"{name}.mlp.fc1", **_init())(y)
     y = keras.layers.Activation("gelu", name=f"{name}.mlp.act")(y)
     y = keras.layers.Dropout(dropout, name=f"{name}.mlp.drop1")(y)
-    y = keras.layers.Conv2D(dim, 1, name=f"{name}.mlp.fc2", **_INIT)(y)
+    y = keras.layers.Conv2D(dim, 1, name=f"{name}.mlp.fc2", **_init())(y)
     y = keras.layers.Dropout(dropout, name=f"{name}.mlp.drop2")(y)
     y = DropPath(drop_path_rate, name=f"{name}.drop_path2")(y)
     return keras.layers.Add(name=f"{name}.add2")([shortcut, y])
