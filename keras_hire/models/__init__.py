@@ -1,9 +1,15 @@
 """Model families (one file each), their named variants and the model registry."""
 
+from keras_hire.models.aug_vit import AugViTBase, AugViTSmall
 from keras_hire.models.backbone import Backbone
+from keras_hire.models.cait import CaiT, CaiTS24
 from keras_hire.models.cmt import CMT, CMTXS, CMTBase, CMTSmall, CMTTiny
 from keras_hire.models.hire_mlp import HireMLP, HireMLPBase, HireMLPLarge, HireMLPSmall, HireMLPTiny
 from keras_hire.models.registry import create_model, list_models, register_model
+from keras_hire.models.vit import (
+    DeiTBase, DeiTBaseDistilled, DeiTSmall, DeiTSmallDistilled, DeiTTiny, DeiTTinyDistilled, ViTBase16,
+    VisionTransformer,
+)
 
 __all__ = [
     "Backbone",
@@ -21,3 +27,5 @@ __all__ = [
     "list_models",
     "register_model",
 ]
+__all__ += ["AugViTBase", "AugViTSmall", "CaiT", "CaiTS24", "DeiTBase", "DeiTBaseDistilled", "DeiTSmall"]
+__all__ += ["DeiTSmallDistilled", "DeiTTiny", "DeiTTinyDistilled", "ViTBase16", "VisionTransformer"]

@@ -1,0 +1,125 @@
+"""Multi-head self-attention of ViT/DeiT (and CaiT's talking-heads variant) with <=4-D tensors."""
+
+import keras
+from keras import ops
+
+_INIT = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros")
+
+
+def split_heads(x, num_heads):
+    """(batch, tokens, heads * head_dim) -> (batch, heads, tokens, head_dim)."""
+    _, length, width = x.shape
+    x = ops.reshape(x, (-1, length, num_heads, width // num_heads))
+    return ops.transpose(x, (0, 2, 1, 3))
+
+
+def merge_heads(x):
+    """(batch, heads, tokens, head_dim) -> (batch, tokens, heads * head_dim)."""
+    _, heads, length, head_dim = x.shape
+    return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (-1, length, heads * head_dim))
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Self-attention over tokens, returning the output and the attention probabilities.
+
+    Computes what timm's `Attention` (ViT/DeiT, and Aug-ViT's official `Attention`) computes:
+    `softmax(q k^T / sqrt(head_dim)) v`, then an output projection. With `talking_heads=True` it
+    computes timm's `TalkingHeadAttn` (CaiT): the logits are mixed across heads by `proj_l`
+    before the softmax and the probabilities by `proj_w` after it.
+
+    The projections are three Dense layers `q`, `k`, `v` instead of one fused `qkv` followed by
+    a 5-D reshape and `qkv[0]` indexing, so every tensor is at most 4-D
+    (`(batch, heads, tokens, head_dim)`) and TFLite delegates (XNNPACK, GPU) take every op. The
+    converter splits timm's fused `qkv` weights into the three.
+
+    Args:
+        dim: int, the token width; a multiple of `num_heads`.
+        num_heads: int, the number of heads.
+        qkv_bias: bool, whether q, k and v have biases.
+        talking_heads: bool, CaiT's head-mixing projections `proj_l` and `proj_w`.
+        attention_dropout: float, dropout on the attention probabilities.
+        dropout: float, dropout after the output projection.
+
+    Call returns `(output, attention)`: `output` has the input's shape, `attention` is
+    `(batch, num_heads, tokens, tokens)`, the matrix that multiplies `v` (after `proj_w` with
+    talking heads).
+
+    Example:
+    ```python
+    layer = keras_hire.layers.MultiHeadSelfAttention(dim=384, num_heads=6)
+    y, attention = layer(keras.random.normal((2, 197, 384)))  # (2, 197, 384), (2, 6, 197, 197)
+    ```
+    """
+
+    def __init__(self, dim, num_heads, qkv_bias=True, talking_heads=False, attention_dropout=0.0, dropout=0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(num_heads) < 1 or int(dim) % int(num_heads):
+            raise ValueError(
+                f"MultiHeadSelfAttention needs dim divisible by num_heads >= 1; received dim={dim}, "
+                f"num_heads={num_heads}."
+            )
+        self.dim = int(dim)
+        self.num_heads = int(num_heads)
+        self.qkv_bias = bool(qkv_bias)
+        self.talking_heads = bool(talking_heads)
+        self.attention_dropout = float(attention_dropout)
+        self.dropout = float(dropout)
+        self.scale = (self.dim // self.num_heads) ** -0.5
+
+        def dense(units, name, use_bias=True):
+            return keras.layers.Dense(units, use_bias=use_bias, name=name, dtype=self.dtype_policy, **_INIT)
+
+        self.q = dense(self.dim, "q", self.qkv_bias)
+        self.k = dense(self.dim, "k", self.qkv_bias)
+        self.v = dense(self.dim, "v", self.qkv_bias)
+        self.proj = dense(self.dim, "proj")
+        if self.talking_heads:
+            self.proj_l = dense(self.num_heads, "proj_l")
+            self.proj_w = dense(self.num_heads, "proj_w")
+        self.attn_drop = keras.layers.Dropout(self.attention_dropout, dtype=self.dtype_policy)
+        self.proj_drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.dim:
+            raise ValueError(f"MultiHeadSelfAttention(dim={self.dim}) received tokens of shape {input_shape}.")
+        for layer in (self.q, self.k, self.v, self.proj):
+            layer.build(input_shape)
+        if self.talking_heads:
+            self.proj_l.build((None, None, None, self.num_heads))
+            self.proj_w.build((None, None, None, self.num_heads))
+
+    def call(self, x, training=None):
+        q = split_heads(self.q(x) * self.scale, self.num_heads)
+        k = ops.transpose(split_heads(self.k(x), self.num_heads), (0, 1, 3, 2))
+        v = split_heads(self.v(x), self.num_heads)
+        logits = ops.matmul(q, k)  # (batch, heads, tokens, tokens)
+        if self.talking_heads:
+            logits = self._mix_heads(self.proj_l, logits)
+        attention = ops.softmax(logits, axis=-1)
+        if self.talking_heads:
+            attention = self._mix_heads(self.proj_w, attention)
+        attention = self.attn_drop(attention, training=training)
+        y = merge_heads(ops.matmul(attention, v))
+        return self.proj_drop(self.proj(y), training=training), attention
+
+    @staticmethod
+    def _mix_heads(dense, x):
+        # Heads move to the last axis for a Dense over heads, then back: all 4-D.
+        return ops.transpose(dense(ops.transpose(x, (0, 2, 3, 1))), (0, 3, 1, 2))
+
+    def compute_output_shape(self, input_shape):
+        batch, length, _ = input_shape
+        return input_shape, (batch, self.num_heads, length, length)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "qkv_bias": self.qkv_bias,
+            "talking_heads": self.talking_heads,
+            "attention_dropout": self.attention_dropout,
+            "dropout": self.dropout,
+        }

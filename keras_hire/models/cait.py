@@ -1,0 +1,198 @@
+"""CaiT (Touvron et al., arXiv 2103.17239): LayerScale, talking-heads attention, class-attention stage."""
+
+import keras
+
+from keras_hire.layers import (
+    ClassAttention,
+    ClassToken,
+    DropPath,
+    LayerScale,
+    MultiHeadSelfAttention,
+    PositionEmbedding,
+    ScaledAdd,
+    TokenSlice,
+)
+from keras_hire.models.backbone import validate_input_shape
+from keras_hire.models.registry import register_model
+from keras_hire.models.vit import TokenBackbone, check_transformer_args, mlp, patch_embedding, patch_grid
+
+# timm's configurations (timm/models/cait.py).
+CAIT_CONFIGS = {
+    "cait_s24": dict(patch_size=16, embed_dim=384, depth=24, num_heads=8, layer_scale_init=1e-5),
+}
+
+_INIT = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros")
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class CaiT(TokenBackbone):
+    """The CaiT family: patch blocks with LayerScale and talking heads, then class attention.
+
+    The patch tokens (with a learned position embedding, no class token) pass `depth` blocks
+    `x + DropPath(gamma_1 * TalkingHeadsMSA(LN(x)))`, `x + DropPath(gamma_2 * MLP(LN(x)))`.
+    Then a class token is prepended and `class_attention_depth` blocks update only it:
+    `cls + gamma_1 * ClassAttention(LN([cls, x]))`, `cls + gamma_2 * MLP(LN(cls))`. The classifier
+    reads the normalised class token. This is the manifold-distillation teacher (CaiT-S24).
+
+    Layer names follow timm's (`blocks.{i}.attn.proj_l`, `blocks.{i}.gamma_1`,
+    `blocks_token_only.{j}.attn.q`, ...), so timm's state_dicts load by rule.
+
+    Args:
+        patch_size: int, the patch side; the input height and width must be multiples of it.
+        embed_dim: int, the token width.
+        depth: int, patch (self-attention) blocks.
+        num_heads: int, attention heads; `embed_dim` must be a multiple of it.
+        mlp_ratio: float, MLP hidden width / `embed_dim` (both stages).
+        qkv_bias: bool, biases in the q, k, v projections.
+        class_attention_depth: int, class-attention blocks (timm's `depth_token_only`).
+        layer_scale_init: float, initial LayerScale value (1e-5 for S24).
+        num_classes: classifier size; used when `include_top=True`.
+        input_shape: `(height, width, channels)`, multiples of `patch_size`.
+        include_top: whether to add the classifier; without it the model returns the final
+            normalised tokens `(batch, 1 + patches, embed_dim)`, class token first.
+        drop_path_rate: stochastic depth of every patch block (constant, as timm's CaiT);
+            the class-attention blocks have none.
+        dropout: dropout after the position embedding, the attention projections and in the MLPs.
+        layer_norm_epsilon: float, 1e-6 as in timm.
+        name: model name.
+
+    Intermediates (`model.intermediate_model()`, see `TokenBackbone`): `"block_{i}"` are the
+    patch tokens after patch block `i` (no class token: `model.num_prefix_tokens == 0`),
+    `"attn_{i}"` their talking-heads attention (after `proj_w`); `"cls_block_{j}"` is the
+    sequence `[cls, patches]` after class-attention block `j`, `"cls_attn_{j}"` its attention
+    `(batch, heads, 1, 1 + patches)`.
+
+    Example:
+    ```python
+    teacher = keras_hire.models.CaiTS24()
+    taps = teacher.intermediate_model([f"block_{i}" for i in (0, 1, 2, 3, 20, 21, 22, 23)])
+    ```
+    """
+
+    def __init__(
+        self,
+        patch_size=16,
+        embed_dim=384,
+        depth=24,
+        num_heads=8,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        class_attention_depth=2,
+        layer_scale_init=1e-5,
+        num_classes=1000,
+        input_shape=(224, 224, 3),
+        include_top=True,
+        drop_path_rate=0.0,
+        dropout=0.0,
+        layer_norm_epsilon=1e-6,
+        name="cait",
+        **kwargs,
+    ):
+        family = type(self).__name__
+        check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_classes, include_top)
+        if int(class_attention_depth) < 1:
+            raise ValueError(
+                f"{family}: class_attention_depth must be at least 1 (the class token is only read after it); "
+                f"received class_attention_depth={class_attention_depth}."
+            )
+        height, width, channels = validate_input_shape(
+            input_shape, family, min_size=patch_size, divisor=patch_size, why=f" (the patch size is {patch_size})"
+        )
+        grid = (height // patch_size, width // patch_size)
+        norm = dict(epsilon=layer_norm_epsilon)
+
+        inputs = keras.Input((height, width, channels), name="images")
+        x = patch_embedding(inputs, patch_size, embed_dim)
+        x = PositionEmbedding(grid, embed_dim, num_prefix_tokens=0, name="pos_embed")(x)
+        x = keras.layers.Dropout(dropout, name="pos_drop")(x)
+
+        intermediates, pyramid = {}, {}
+        for i in range(depth):
+            prefix = f"blocks.{i}"
+            y = keras.layers.LayerNormalization(name=f"{prefix}.norm1", **norm)(x)
+            y, attention = MultiHeadSelfAttention(
+                embed_dim, num_heads, qkv_bias=qkv_bias, talking_heads=True, dropout=dropout, name=f"{prefix}.attn"
+            )(y)
+            x = _residual(x, y, embed_dim, layer_scale_init, drop_path_rate, f"{prefix}.gamma_1", f"{prefix}.add1")
+            y = keras.layers.LayerNormalization(name=f"{prefix}.norm2", **norm)(x)
+            y = mlp(y, embed_dim, mlp_ratio, dropout, name=f"{prefix}.mlp")
+            x = _residual(x, y, embed_dim, layer_scale_init, drop_path_rate, f"{prefix}.gamma_2", f"{prefix}.add2")
+            intermediates[f"block_{i}"], intermediates[f"attn_{i}"] = x, attention
+            pyramid[f"block_{i}"] = patch_grid(x, 0, grid, name=f"{prefix}.grid")
+
+        patches = x
+        x = ClassToken(embed_dim, name="cls_token")(patches)
+        for j in range(class_attention_depth):
+            prefix = f"blocks_token_only.{j}"
+            cls = TokenSlice(0, 1, name=f"{prefix}.cls")(x)
+            y = keras.layers.LayerNormalization(name=f"{prefix}.norm1", **norm)(x)
+            y, attention = ClassAttention(embed_dim, num_heads, qkv_bias=qkv_bias, dropout=dropout,
+                                          name=f"{prefix}.attn")(y)
+            cls = _residual(cls, y, embed_dim, layer_scale_init, 0.0, f"{prefix}.gamma_1", f"{prefix}.add1")
+            y = keras.layers.LayerNormalization(name=f"{prefix}.norm2", **norm)(cls)
+            y = mlp(y, embed_dim, mlp_ratio, dropout, name=f"{prefix}.mlp")
+            cls = _residual(cls, y, embed_dim, layer_scale_init, 0.0, f"{prefix}.gamma_2", f"{prefix}.add2")
+            x = keras.layers.Concatenate(axis=1, name=f"{prefix}.concat")([cls, patches])
+            intermediates[f"cls_block_{j}"], intermediates[f"cls_attn_{j}"] = x, attention
+
+        x = keras.layers.LayerNormalization(name="norm", **norm)(x)
+        intermediates["norm"] = x
+        if include_top:
+            x = TokenSlice(0, squeeze=True, name="pool")(x)
+            x = keras.layers.Dense(num_classes, name="head", **_INIT)(x)
+            intermediates["logits"] = x
+        super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
+
+        self.intermediate_outputs = intermediates
+        self.num_prefix_tokens = 0
+        self.patch_size = int(patch_size)
+        self.embed_dim = int(embed_dim)
+        self.depth = int(depth)
+        self.num_heads = int(num_heads)
+        self.mlp_ratio = float(mlp_ratio)
+        self.qkv_bias = bool(qkv_bias)
+        self.class_attention_depth = int(class_attention_depth)
+        self.layer_scale_init = float(layer_scale_init)
+        self.num_classes = int(num_classes)
+        self.include_top = bool(include_top)
+        self.drop_path_rate = float(drop_path_rate)
+        self.dropout = float(dropout)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "patch_size": self.patch_size,
+            "embed_dim": self.embed_dim,
+            "depth": self.depth,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "qkv_bias": self.qkv_bias,
+            "class_attention_depth": self.class_attention_depth,
+            "layer_scale_init": self.layer_scale_init,
+            "num_classes": self.num_classes,
+            "input_shape": tuple(self.inputs[0].shape[1:]),
+            "include_top": self.include_top,
+            "drop_path_rate": self.drop_path_rate,
+            "dropout": self.dropout,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _residual(x, branch, dim, init_value, drop_path_rate, gamma_name, add_name):
+    """`x + DropPath(gamma * branch)`, with the LayerScale named as timm's `gamma_1`/`gamma_2` parameter."""
+    branch = LayerScale(dim, init_value, name=gamma_name)(branch)
+    branch = DropPath(drop_path_rate, name=f"{gamma_name}.drop_path")(branch)
+    return ScaledAdd(1.0, name=add_name)([x, branch])
+
+
+@register_model("cait_s24")
+def CaiTS24(**kwargs):  # noqa: N802  (a model constructor, named like a class as the other variants)
+    """CaiTS24: timm's `cait_s24_224` configuration (patch 16, dim 384, 24 + 2 blocks, 8 heads,
+    LayerScale 1e-5). Keyword arguments override any `CaiT` argument."""
+    return CaiT(**{**CAIT_CONFIGS["cait_s24"], "name": "cait_s24", **kwargs})

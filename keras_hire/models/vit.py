@@ -1,0 +1,324 @@
+"""ViT (arXiv 2010.11929) and DeiT (arXiv 2012.12877), with Aug-ViT's augmented shortcuts (2106.15941)."""
+
+import keras
+
+from keras_hire.layers import (
+    BlockCirculantDense,
+    ClassToken,
+    DropPath,
+    MultiHeadSelfAttention,
+    PositionEmbedding,
+    ScaledAdd,
+    TokenSlice,
+)
+from keras_hire.models.backbone import Backbone, validate_input_shape
+from keras_hire.models.registry import register_model
+
+# timm's configurations (timm/models/deit.py, vision_transformer.py); all use qkv_bias and mlp_ratio 4.
+VIT_CONFIGS = {
+    "deit_tiny": dict(patch_size=16, embed_dim=192, depth=12, num_heads=3),
+    "deit_small": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6),
+    "deit_base": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12),
+    "deit_tiny_distilled": dict(patch_size=16, embed_dim=192, depth=12, num_heads=3, distilled=True),
+    "deit_small_distilled": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6, distilled=True),
+    "deit_base_distilled": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12, distilled=True),
+    "vit_base_patch16": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12),
+}
+# Aug-ViT's block modes (official augvit.py): None is the plain DeiT block; "linear"/"circulant" add one
+# shortcut per sub-layer; "linear2"/"circulant2" add two GELU-activated ones and scale the sum by 3/4.
+AUGMENTED_SHORTCUTS = (None, "linear", "circulant", "linear2", "circulant2")
+_TWO_SHORTCUT_SCALE = 0.75
+
+_INIT = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros")
+
+
+class TokenBackbone(Backbone):
+    """A `Backbone` over token sequences that also exposes every block's tokens and attention.
+
+    `model.intermediate_outputs` is a dict of symbolic tensors, and `model.intermediate_model()`
+    a `keras.Model` from the images to (a subset of) them:
+
+    - `"block_{i}"`: the output tokens of block `i` (0-based, as the official `blocks.{i}`),
+      `(batch, num_prefix_tokens + patches, dim)`, prefix (class/distillation) tokens first;
+      `model.num_prefix_tokens` says how many to drop for patch-only losses.
+    - `"attn_{i}"`: block `i`'s attention probabilities, `(batch, heads, tokens, tokens)`.
+    - `"norm"`: the final normalised tokens; with a head, `"logits"` (and, for distilled DeiT,
+      `"logits_cls"` and `"logits_dist"`, the two heads before averaging).
+
+    The intermediate model shares the backbone's layers and weights, so it serves
+    distillation (block tokens), quantization calibration and patch slimming (attention maps).
+    """
+
+    def intermediate_model(self, names=None):
+        """A `keras.Model` from the images to the dict of `intermediate_outputs` named `names` (all if None)."""
+        names = list(self.intermediate_outputs) if names is None else list(names)
+        unknown = [n for n in names if n not in self.intermediate_outputs]
+        if unknown:
+            raise ValueError(
+                f"Unknown intermediate output(s) {unknown} of '{self.name}'; "
+                f"available: {', '.join(self.intermediate_outputs)}."
+            )
+        outputs = {n: self.intermediate_outputs[n] for n in names}
+        return keras.Model(self.inputs, outputs, name=f"{self.name}_intermediates")
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class VisionTransformer(TokenBackbone):
+    """The ViT/DeiT family, optionally with DeiT's distillation token and Aug-ViT's shortcuts.
+
+    Images are cut into `patch_size` patches (a strided conv), a class token (and for
+    `distilled=True` a distillation token) is prepended, a learned position embedding added,
+    and `depth` pre-norm blocks (`x + DropPath(MSA(LN(x)))`, `x + DropPath(MLP(LN(x)))`) follow;
+    the classifier reads the normalised class token. Distilled models have a second head on
+    the distillation token and return the average of the two heads, as timm does in eval.
+
+    Layer names follow timm's module names (`patch_embed.proj`, `cls_token`, `pos_embed`,
+    `blocks.{i}.attn`, `blocks.{i}.mlp.fc1`, `norm`, `head`, `head_dist`) and the official
+    Aug-ViT names (`blocks.{i}.augs_attn.0`, ...), so `keras_hire.convert.load_pytorch_weights`
+    maps timm's and the official state_dicts by rule.
+
+    Args:
+        patch_size: int, the patch side; the input height and width must be multiples of it.
+        embed_dim: int, the token width.
+        depth: int, the number of blocks.
+        num_heads: int, attention heads; `embed_dim` must be a multiple of it.
+        mlp_ratio: float, MLP hidden width / `embed_dim`.
+        qkv_bias: bool, biases in the q, k, v projections.
+        num_classes: classifier size; used when `include_top=True`.
+        input_shape: `(height, width, channels)`, multiples of `patch_size`.
+        include_top: whether to add the classifier; without it the model returns the final
+            normalised tokens `(batch, num_prefix_tokens + patches, embed_dim)`.
+        drop_path_rate: stochastic depth, rising linearly from 0 to this over the blocks.
+        dropout: dropout after the position embedding, the attention projection and in the MLPs.
+        distilled: add DeiT's distillation token and `head_dist`.
+        augmented_shortcuts: Aug-ViT's block mode, one of `None` (plain block), `"linear"`,
+            `"circulant"` (one shortcut beside each sub-layer on its LayerNorm-ed input),
+            `"linear2"`, `"circulant2"` (two GELU-activated shortcuts beside each sub-layer, and
+            the block's sums scaled by 3/4); "circulant" modes use `BlockCirculantDense`.
+        num_circulant_blocks: circulant blocks per side of the shortcut weights (official `num_cir`).
+        layer_norm_epsilon: float, 1e-6 as in timm and the official code.
+        name: model name.
+
+    Intermediate tokens and attention maps: see `TokenBackbone` (`model.intermediate_model()`).
+    `model.pyramid_outputs` holds every block's patch tokens as a `(batch, h, w, dim)` map
+    (`"block_{i}"`, stride `patch_size`).
+
+    Example:
+    ```python
+    model = keras_hire.models.VisionTransformer(patch_size=16, embed_dim=192, depth=12, num_heads=3)
+    logits = model(images)  # images: float32 (batch, 224, 224, 3), ImageNet-normalised
+    taps = model.intermediate_model(["block_11", "attn_11"])(images)
+    ```
+    """
+
+    def __init__(
+        self,
+        patch_size=16,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        num_classes=1000,
+        input_shape=(224, 224, 3),
+        include_top=True,
+        drop_path_rate=0.0,
+        dropout=0.0,
+        distilled=False,
+        augmented_shortcuts=None,
+        num_circulant_blocks=4,
+        layer_norm_epsilon=1e-6,
+        name="vision_transformer",
+        **kwargs,
+    ):
+        family = type(self).__name__
+        check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_classes, include_top)
+        if augmented_shortcuts not in AUGMENTED_SHORTCUTS:
+            raise ValueError(
+                f"{family}: augmented_shortcuts must be one of {AUGMENTED_SHORTCUTS}; "
+                f"received augmented_shortcuts={augmented_shortcuts!r}."
+            )
+        if augmented_shortcuts and augmented_shortcuts.startswith("circulant") and (
+            int(num_circulant_blocks) < 1 or int(embed_dim) % int(num_circulant_blocks)
+        ):
+            raise ValueError(
+                f"{family}: embed_dim={embed_dim} must be a multiple of num_circulant_blocks="
+                f"{num_circulant_blocks} for circulant shortcuts."
+            )
+        height, width, channels = validate_input_shape(
+            input_shape, family, min_size=patch_size, divisor=patch_size, why=f" (the patch size is {patch_size})"
+        )
+        grid = (height // patch_size, width // patch_size)
+        num_prefix = 2 if distilled else 1
+
+        inputs = keras.Input((height, width, channels), name="images")
+        x = patch_embedding(inputs, patch_size, embed_dim)
+        if distilled:
+            x = ClassToken(embed_dim, name="dist_token")(x)  # prepended first, so it lands second
+        x = ClassToken(embed_dim, name="cls_token")(x)
+        x = PositionEmbedding(grid, embed_dim, num_prefix_tokens=num_prefix, name="pos_embed")(x)
+        x = keras.layers.Dropout(dropout, name="pos_drop")(x)
+
+        intermediates, pyramid = {}, {}
+        for i in range(depth):
+            rate = drop_path_rate * i / max(depth - 1, 1)  # torch.linspace(0, rate, depth)
+            x, attention = vit_block(
+                x, embed_dim, num_heads, mlp_ratio, qkv_bias, rate, dropout, layer_norm_epsilon,
+                augmented_shortcuts, num_circulant_blocks, name=f"blocks.{i}",
+            )
+            intermediates[f"block_{i}"], intermediates[f"attn_{i}"] = x, attention
+            pyramid[f"block_{i}"] = patch_grid(x, num_prefix, grid, name=f"blocks.{i}.grid")
+
+        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
+        intermediates["norm"] = x
+        if include_top:
+            cls = TokenSlice(0, squeeze=True, name="pool")(x)
+            x = keras.layers.Dense(num_classes, name="head", **_INIT)(cls)
+            if distilled:
+                intermediates["logits_cls"] = x
+                dist = TokenSlice(1, squeeze=True, name="pool_dist")(intermediates["norm"])
+                intermediates["logits_dist"] = keras.layers.Dense(num_classes, name="head_dist", **_INIT)(dist)
+                x = keras.layers.Average(name="head_average")([x, intermediates["logits_dist"]])
+            intermediates["logits"] = x
+        super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
+
+        self.intermediate_outputs = intermediates
+        self.num_prefix_tokens = num_prefix
+        self.patch_size = int(patch_size)
+        self.embed_dim = int(embed_dim)
+        self.depth = int(depth)
+        self.num_heads = int(num_heads)
+        self.mlp_ratio = float(mlp_ratio)
+        self.qkv_bias = bool(qkv_bias)
+        self.num_classes = int(num_classes)
+        self.include_top = bool(include_top)
+        self.drop_path_rate = float(drop_path_rate)
+        self.dropout = float(dropout)
+        self.distilled = bool(distilled)
+        self.augmented_shortcuts = augmented_shortcuts
+        self.num_circulant_blocks = int(num_circulant_blocks)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "patch_size": self.patch_size,
+            "embed_dim": self.embed_dim,
+            "depth": self.depth,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "qkv_bias": self.qkv_bias,
+            "num_classes": self.num_classes,
+            "input_shape": tuple(self.inputs[0].shape[1:]),
+            "include_top": self.include_top,
+            "drop_path_rate": self.drop_path_rate,
+            "dropout": self.dropout,
+            "distilled": self.distilled,
+            "augmented_shortcuts": self.augmented_shortcuts,
+            "num_circulant_blocks": self.num_circulant_blocks,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_classes, include_top):
+    """Raises a `ValueError` echoing the bad value for the arguments ViT and CaiT share."""
+    if int(patch_size) < 1:
+        raise ValueError(f"{family}: patch_size must be a positive int; received patch_size={patch_size}.")
+    if int(depth) < 1:
+        raise ValueError(f"{family}: depth must be at least 1; received depth={depth}.")
+    if int(num_heads) < 1 or int(embed_dim) % int(num_heads):
+        raise ValueError(
+            f"{family}: embed_dim must be a multiple of num_heads >= 1; received embed_dim={embed_dim}, "
+            f"num_heads={num_heads}."
+        )
+    if include_top and int(num_classes) < 1:
+        raise ValueError(f"{family}: num_classes must be >= 1 with include_top=True; received {num_classes}.")
+
+
+def patch_embedding(images, patch_size, embed_dim):
+    """Non-overlapping patches -> `(batch, patches, embed_dim)` tokens, row-major (timm's `patch_embed`)."""
+    x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embed.proj", **_INIT)(images)
+    return keras.layers.Reshape((x.shape[1] * x.shape[2], embed_dim), name="patch_embed.flatten")(x)
+
+
+def patch_grid(tokens, num_prefix, grid, name):
+    """The patch tokens of a sequence as a `(batch, grid_h, grid_w, dim)` feature map."""
+    patches = TokenSlice(num_prefix, name=f"{name}.patches")(tokens) if num_prefix else tokens
+    return keras.layers.Reshape((grid[0], grid[1], tokens.shape[-1]), name=name)(patches)
+
+
+def mlp(x, dim, mlp_ratio, dropout, name):
+    """timm's `Mlp`: fc1, exact GELU, dropout, fc2, dropout."""
+    y = keras.layers.Dense(int(dim * mlp_ratio), name=f"{name}.fc1", **_INIT)(x)
+    y = keras.layers.Activation("gelu", name=f"{name}.act")(y)
+    y = keras.layers.Dropout(dropout, name=f"{name}.drop1")(y)
+    y = keras.layers.Dense(dim, name=f"{name}.fc2", **_INIT)(y)
+    return keras.layers.Dropout(dropout, name=f"{name}.drop2")(y)
+
+
+def vit_block(x, dim, num_heads, mlp_ratio, qkv_bias, drop_path_rate, dropout, epsilon, augmented_shortcuts,
+              num_circulant_blocks, name):
+    """One pre-norm block, with Aug-ViT's augmented shortcuts when asked; returns (tokens, attention)."""
+    scale = _TWO_SHORTCUT_SCALE if augmented_shortcuts in ("linear2", "circulant2") else 1.0
+
+    y = keras.layers.LayerNormalization(epsilon=epsilon, name=f"{name}.norm1")(x)
+    branch, attention = MultiHeadSelfAttention(dim, num_heads, qkv_bias=qkv_bias, dropout=dropout,
+                                               name=f"{name}.attn")(y)
+    branch = DropPath(drop_path_rate, name=f"{name}.drop_path1")(branch)
+    shortcuts = augmented(y, dim, augmented_shortcuts, num_circulant_blocks, (f"{name}.augs_attn", f"{name}.augs_attn2"))
+    x = ScaledAdd(scale, name=f"{name}.add1")([x, branch, *shortcuts])
+
+    y = keras.layers.LayerNormalization(epsilon=epsilon, name=f"{name}.norm2")(x)
+    branch = mlp(y, dim, mlp_ratio, dropout, name=f"{name}.mlp")
+    branch = DropPath(drop_path_rate, name=f"{name}.drop_path2")(branch)
+    shortcuts = augmented(y, dim, augmented_shortcuts, num_circulant_blocks, (f"{name}.augs", f"{name}.augs2"))
+    x = ScaledAdd(scale, name=f"{name}.add2")([x, branch, *shortcuts])
+    return x, attention
+
+
+def augmented(y, dim, mode, num_circulant_blocks, names):
+    """Aug-ViT's augmented shortcuts of the LayerNorm-ed input `y` (not drop-path'ed), official names."""
+    if mode is None:
+        return []
+
+    def projection(name):
+        if mode.startswith("circulant"):
+            return BlockCirculantDense(dim, num_blocks=num_circulant_blocks, name=name)
+        return keras.layers.Dense(dim, name=name, **_INIT)
+
+    if mode in ("linear", "circulant"):  # one plain projection: `augs_attn`, `augs`
+        return [projection(names[0])(y)]
+    outputs = []  # two `nn.Sequential(projection, GELU)`: `augs_attn.0`, `augs_attn.1`, `augs_attn2.0`, ...
+    for name in names:
+        z = projection(f"{name}.0")(y)
+        outputs.append(keras.layers.Activation("gelu", name=f"{name}.1")(z))
+    return outputs
+
+
+def vit_variant(registry_name, doc_name, configs, source):
+    config = configs[registry_name]
+
+    @register_model(registry_name)
+    def builder(**kwargs):
+        return VisionTransformer(**{**config, "name": registry_name, **kwargs})
+
+    builder.__name__ = builder.__qualname__ = doc_name
+    builder.__doc__ = (
+        f"{doc_name}: {source} `{registry_name}` configuration ({config}). "
+        "Keyword arguments override any `VisionTransformer` argument."
+    )
+    return builder
+
+
+DeiTTiny = vit_variant("deit_tiny", "DeiTTiny", VIT_CONFIGS, "timm's")
+DeiTSmall = vit_variant("deit_small", "DeiTSmall", VIT_CONFIGS, "timm's")
+DeiTBase = vit_variant("deit_base", "DeiTBase", VIT_CONFIGS, "timm's")
+DeiTTinyDistilled = vit_variant("deit_tiny_distilled", "DeiTTinyDistilled", VIT_CONFIGS, "timm's")
+DeiTSmallDistilled = vit_variant("deit_small_distilled", "DeiTSmallDistilled", VIT_CONFIGS, "timm's")
+DeiTBaseDistilled = vit_variant("deit_base_distilled", "DeiTBaseDistilled", VIT_CONFIGS, "timm's")
+ViTBase16 = vit_variant("vit_base_patch16", "ViTBase16", VIT_CONFIGS, "timm's")
