@@ -3,7 +3,11 @@
 import keras
 from keras import ops
 
-_INIT = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros")
+from keras_hire.layers.initializers import trunc_normal
+
+def _init():
+    """Linear/conv kernels: timm's trunc_normal(std=0.02), zero biases; fresh instances per layer."""
+    return dict(kernel_initializer=trunc_normal(0.02), bias_initializer="zeros")
 
 
 def split_heads(x, num_heads):
@@ -69,7 +73,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.scale = (self.dim // self.num_heads) ** -0.5
 
         def dense(units, name, use_bias=True):
-            return keras.layers.Dense(units, use_bias=use_bias, name=name, dtype=self.dtype_policy, **_INIT)
+            return keras.layers.Dense(units, use_bias=use_bias, name=name, dtype=self.dtype_policy, **_init())
 
         self.q = dense(self.dim, "q", self.qkv_bias)
         self.k = dense(self.dim, "k", self.qkv_bias)

@@ -3,9 +3,13 @@
 import keras
 from keras import ops
 
+from keras_hire.layers.initializers import trunc_normal
+
 from keras_hire.layers.attention import merge_heads, split_heads
 
-_INIT = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros")
+def _init():
+    """Linear/conv kernels: timm's trunc_normal(std=0.02), zero biases; fresh instances per layer."""
+    return dict(kernel_initializer=trunc_normal(0.02), bias_initializer="zeros")
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -46,7 +50,7 @@ class ClassAttention(keras.layers.Layer):
         self.scale = (self.dim // self.num_heads) ** -0.5
 
         def dense(name, use_bias=True):
-            return keras.layers.Dense(self.dim, use_bias=use_bias, name=name, dtype=self.dtype_policy, **_INIT)
+            return keras.layers.Dense(self.dim, use_bias=use_bias, name=name, dtype=self.dtype_policy, **_init())
 
         self.q = dense("q", self.qkv_bias)
         self.k = dense("k", self.qkv_bias)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-_TOKEN_INIT = keras.initializers.TruncatedNormal(stddev=0.02)
+from keras_hire.layers.initializers import trunc_normal
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -33,7 +33,7 @@ class ClassToken(keras.layers.Layer):
     def build(self, input_shape):
         if input_shape[-1] != self.dim:
             raise ValueError(f"ClassToken(dim={self.dim}) received tokens of shape {input_shape}.")
-        self.token = self.add_weight(shape=(1, 1, self.dim), initializer=_TOKEN_INIT, name="token")
+        self.token = self.add_weight(shape=(1, 1, self.dim), initializer=trunc_normal(0.02), name="token")
 
     def call(self, x):
         token = ops.broadcast_to(ops.cast(self.token, x.dtype), (ops.shape(x)[0], 1, self.dim))
@@ -88,7 +88,7 @@ class PositionEmbedding(keras.layers.Layer):
                 f"shape {input_shape}."
             )
         self.embedding = self.add_weight(
-            shape=(1, self.num_tokens, self.dim), initializer=_TOKEN_INIT, name="embedding"
+            shape=(1, self.num_tokens, self.dim), initializer=trunc_normal(0.02), name="embedding"
         )
 
     def call(self, x):

@@ -12,6 +12,7 @@ from keras_hire.layers import (
     ScaledAdd,
     TokenSlice,
 )
+from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.backbone import validate_input_shape
 from keras_hire.models.registry import register_model
 from keras_hire.models.vit import TokenBackbone, check_transformer_args, mlp, patch_embedding, patch_grid
@@ -21,7 +22,9 @@ CAIT_CONFIGS = {
     "cait_s24": dict(patch_size=16, embed_dim=384, depth=24, num_heads=8, layer_scale_init=1e-5),
 }
 
-_INIT = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros")
+def _init():
+    """Linear/conv kernels: timm's trunc_normal(std=0.02), zero biases; fresh instances per layer."""
+    return dict(kernel_initializer=trunc_normal(0.02), bias_initializer="zeros")
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -139,7 +142,7 @@ class CaiT(TokenBackbone):
         intermediates["norm"] = x
         if include_top:
             x = TokenSlice(0, squeeze=True, name="pool")(x)
-            x = keras.layers.Dense(num_classes, name="head", **_INIT)(x)
+            x = keras.layers.Dense(num_classes, name="head", **_init())(x)
             intermediates["logits"] = x
         super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
 

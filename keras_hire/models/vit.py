@@ -11,6 +11,7 @@ from keras_hire.layers import (
     ScaledAdd,
     TokenSlice,
 )
+from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.backbone import Backbone, validate_input_shape
 from keras_hire.models.registry import register_model
 
@@ -29,7 +30,9 @@ VIT_CONFIGS = {
 AUGMENTED_SHORTCUTS = (None, "linear", "circulant", "linear2", "circulant2")
 _TWO_SHORTCUT_SCALE = 0.75
 
-_INIT = dict(kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), bias_initializer="zeros")
+def _init():
+    """Linear/conv kernels: timm's trunc_normal(std=0.02), zero biases; fresh instances per layer."""
+    return dict(kernel_initializer=trunc_normal(0.02), bias_initializer="zeros")
 
 
 class TokenBackbone(Backbone):
@@ -59,7 +62,7 @@ class TokenBackbone(Backbone):
                 f"available: {', '.join(self.intermediate_outputs)}."
             )
         outputs = {n: self.intermediate_outputs[n] for n in names}
-        return keras.Model(self.inputs, outputs, name=f"{self.name}_intermediates")
+        return keras.Model(self.inputs[0], outputs, name=f"{self.name}_intermediates")
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -173,11 +176,11 @@ class VisionTransformer(TokenBackbone):
         intermediates["norm"] = x
         if include_top:
             cls = TokenSlice(0, squeeze=True, name="pool")(x)
-            x = keras.layers.Dense(num_classes, name="head", **_INIT)(cls)
+            x = keras.layers.Dense(num_classes, name="head", **_init())(cls)
             if distilled:
                 intermediates["logits_cls"] = x
                 dist = TokenSlice(1, squeeze=True, name="pool_dist")(intermediates["norm"])
-                intermediates["logits_dist"] = keras.layers.Dense(num_classes, name="head_dist", **_INIT)(dist)
+                intermediates["logits_dist"] = keras.layers.Dense(num_classes, name="head_dist", **_init())(dist)
                 x = keras.layers.Average(name="head_average")([x, intermediates["logits_dist"]])
             intermediates["logits"] = x
         super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
@@ -242,7 +245,7 @@ def check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_
 
 def patch_embedding(images, patch_size, embed_dim):
     """Non-overlapping patches -> `(batch, patches, embed_dim)` tokens, row-major (timm's `patch_embed`)."""
-    x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embed.proj", **_INIT)(images)
+    x = keras.layers.Conv2D(embed_dim, patch_size, strides=patch_size, name="patch_embed.proj", **_init())(images)
     return keras.layers.Reshape((x.shape[1] * x.shape[2], embed_dim), name="patch_embed.flatten")(x)
 
 
@@ -254,10 +257,10 @@ def patch_grid(tokens, num_prefix, grid, name):
 
 def mlp(x, dim, mlp_ratio, dropout, name):
     """timm's `Mlp`: fc1, exact GELU, dropout, fc2, dropout."""
-    y = keras.layers.Dense(int(dim * mlp_ratio), name=f"{name}.fc1", **_INIT)(x)
+    y = keras.layers.Dense(int(dim * mlp_ratio), name=f"{name}.fc1", **_init())(x)
     y = keras.layers.Activation("gelu", name=f"{name}.act")(y)
     y = keras.layers.Dropout(dropout, name=f"{name}.drop1")(y)
-    y = keras.layers.Dense(dim, name=f"{name}.fc2", **_INIT)(y)
+    y = keras.layers.Dense(dim, name=f"{name}.fc2", **_init())(y)
     return keras.layers.Dropout(dropout, name=f"{name}.drop2")(y)
 
 
@@ -289,7 +292,7 @@ def augmented(y, dim, mode, num_circulant_blocks, names):
     def projection(name):
         if mode.startswith("circulant"):
             return BlockCirculantDense(dim, num_blocks=num_circulant_blocks, name=name)
-        return keras.layers.Dense(dim, name=name, **_INIT)
+        return keras.layers.Dense(dim, name=name, **_init())
 
     if mode in ("linear", "circulant"):  # one plain projection: `augs_attn`, `augs`
         return [projection(names[0])(y)]
