@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_hire.layers.cmt_init import depthwise_initializer, linear_initializer
+
 
 @keras.saving.register_keras_serializable(package="keras_hire")
 class LightweightAttention(keras.layers.Layer):
@@ -59,8 +61,7 @@ class LightweightAttention(keras.layers.Layer):
 
         def dense(name):
             return keras.layers.Dense(
-                self.dim, name=name, dtype=self.dtype_policy,
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                self.dim, name=name, kernel_initializer=linear_initializer(), dtype=self.dtype_policy
             )
 
         self.q = dense("q")
@@ -70,7 +71,7 @@ class LightweightAttention(keras.layers.Layer):
         if self.kv_reduction > 1:
             self.sr = keras.layers.DepthwiseConv2D(
                 self.kv_reduction, strides=self.kv_reduction, name="sr", dtype=self.dtype_policy,
-                depthwise_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
+                depthwise_initializer=depthwise_initializer(self.dim),
             )
             self.sr_norm = keras.layers.BatchNormalization(
                 epsilon=1e-5, momentum=0.9, name="sr_norm", dtype=self.dtype_policy

@@ -2,12 +2,9 @@
 
 import keras
 
+from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer
+
 _BN = dict(epsilon=1e-5, momentum=0.9)
-
-
-def _conv_init():
-    # The official init of every conv: kaiming_normal_(mode="fan_out").
-    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -41,13 +38,15 @@ class InvertedResidualFFN(keras.layers.Layer):
         self.hidden_dim = int(hidden_dim)
         self.dropout = float(dropout)
         policy = self.dtype_policy
-        self.conv1 = keras.layers.Conv2D(self.hidden_dim, 1, name="conv1", kernel_initializer=_conv_init(), dtype=policy)
+        self.conv1 = keras.layers.Conv2D(
+            self.hidden_dim, 1, name="conv1", kernel_initializer=conv_initializer(), dtype=policy
+        )
         self.conv1_norm = keras.layers.BatchNormalization(name="conv1_norm", dtype=policy, **_BN)
         self.proj = keras.layers.DepthwiseConv2D(
-            3, padding="same", name="proj", depthwise_initializer=_conv_init(), dtype=policy
+            3, padding="same", name="proj", depthwise_initializer=depthwise_initializer(self.hidden_dim), dtype=policy
         )
         self.proj_norm = keras.layers.BatchNormalization(name="proj_norm", dtype=policy, **_BN)
-        self.conv2 = keras.layers.Conv2D(self.dim, 1, name="conv2", kernel_initializer=_conv_init(), dtype=policy)
+        self.conv2 = keras.layers.Conv2D(self.dim, 1, name="conv2", kernel_initializer=conv_initializer(), dtype=policy)
         self.conv2_norm = keras.layers.BatchNormalization(name="conv2_norm", dtype=policy, **_BN)
         self.drop = keras.layers.Dropout(self.dropout, dtype=policy)
 

@@ -5,6 +5,7 @@ import math
 import keras
 
 from keras_hire.layers import DropPath, InvertedResidualFFN, LightweightAttention, RelativePositionBias
+from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer, linear_initializer
 from keras_hire.models.backbone import Backbone, validate_input_shape
 from keras_hire.models.registry import register_model
 
@@ -24,10 +25,6 @@ CMT_CONFIGS = {
 
 _STAGES = "abcd"  # the official attribute suffixes: patch_embed_a, blocks_a, relative_pos_a, ...
 _BN = dict(epsilon=1e-5, momentum=0.9)
-_CONV_INIT = dict(
-    kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
-    bias_initializer="zeros",
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -125,13 +122,12 @@ class CMT(Backbone):
         )
 
         inputs = keras.Input((height, width, channels), name="images")
-        x = inputs
-        for i in (1, 2, 3):  # conv -> GELU -> BatchNorm, as the official forward_features
-            if i == 1:
-                x = keras.layers.ZeroPadding2D(1, name="stem_pad1")(x)  # torch's symmetric padding=1
+        # Keras "same" pads a stride-2 conv asymmetrically; torch's padding=1 is symmetric.
+        x = keras.layers.ZeroPadding2D(1, name="stem_pad1")(inputs)
+        for i in (1, 2, 3):  # conv -> GELU -> BatchNorm (activation first), as the official forward
             x = keras.layers.Conv2D(
                 stem_channels, 3, strides=2 if i == 1 else 1, padding="valid" if i == 1 else "same",
-                name=f"stem_conv{i}", **_CONV_INIT,
+                name=f"stem_conv{i}", kernel_initializer=conv_initializer(),
             )(x)
             x = keras.layers.Activation("gelu", name=f"stem_relu{i}")(x)
             x = keras.layers.BatchNormalization(name=f"stem_norm{i}", **_BN)(x)
@@ -139,7 +135,9 @@ class CMT(Backbone):
         total_blocks, block_index, pyramid = sum(depths), 0, {}
         for stage, letter in enumerate(_STAGES):
             dim = int(embed_dims[stage])
-            x = keras.layers.Conv2D(dim, 2, strides=2, name=f"patch_embed_{letter}.proj", **_CONV_INIT)(x)
+            x = keras.layers.Conv2D(
+                dim, 2, strides=2, name=f"patch_embed_{letter}.proj", kernel_initializer=conv_initializer()
+            )(x)
             x = keras.layers.LayerNormalization(epsilon=1e-5, name=f"patch_embed_{letter}.norm")(x)
             bias = RelativePositionBias(
                 num_heads[stage], kv_reductions[stage], name=f"relative_pos_{letter}"
@@ -158,15 +156,12 @@ class CMT(Backbone):
             pyramid[f"stage{stage + 1}"] = x
 
         if include_top:
-            x = keras.layers.Conv2D(fc_dim, 1, name="_fc", **_CONV_INIT)(x)
+            x = keras.layers.Conv2D(fc_dim, 1, name="_fc", kernel_initializer=conv_initializer())(x)
             x = keras.layers.BatchNormalization(name="_bn", **_BN)(x)
             x = keras.layers.Activation("swish", name="_swish")(x)
             x = keras.layers.GlobalAveragePooling2D(name="_avg_pooling")(x)
             x = keras.layers.Dropout(dropout, name="_drop")(x)
-            x = keras.layers.Dense(
-                num_classes, name="head",
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            )(x)
+            x = keras.layers.Dense(num_classes, name="head", kernel_initializer=linear_initializer())(x)
         super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
 
         self.embed_dims = tuple(int(d) for d in embed_dims)
@@ -206,7 +201,9 @@ class CMT(Backbone):
 
 def _cmt_block(x, bias, dim, num_heads, hidden_dim, kv_reduction, drop_path_rate, name):
     """LPU: x + DWConv(x); x + DropPath(LMHSA(LN(x))); x + DropPath(IRFFN(LN(x)))."""
-    y = keras.layers.DepthwiseConv2D(3, padding="same", name=f"{name}.proj", **_depthwise_init())(x)
+    y = keras.layers.DepthwiseConv2D(
+        3, padding="same", name=f"{name}.proj", depthwise_initializer=depthwise_initializer(dim)
+    )(x)
     x = keras.layers.Add(name=f"{name}.lpu_add")([x, y])
 
     y = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}.norm1")(x)
@@ -218,10 +215,6 @@ def _cmt_block(x, bias, dim, num_heads, hidden_dim, kv_reduction, drop_path_rate
     y = InvertedResidualFFN(dim, hidden_dim, name=f"{name}.mlp")(y)
     y = DropPath(drop_path_rate, name=f"{name}.drop_path2")(y)
     return keras.layers.Add(name=f"{name}.add2")([x, y])
-
-
-def _depthwise_init():
-    return dict(depthwise_initializer=_CONV_INIT["kernel_initializer"], bias_initializer="zeros")
 
 
 def _variant(registry_name, doc_name):
