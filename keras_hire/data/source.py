@@ -1,0 +1,50 @@
+"""`ImageSource`: one split of a dataset, as a re-shufflable tf.data source of raw images."""
+
+import dataclasses
+from typing import Callable, Optional, Tuple
+
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSource:
+    """One split of an image-classification dataset.
+
+    Attributes:
+        name: dataset name, e.g. `"mnist_5k"`.
+        split: split name, e.g. `"train"`.
+        num_examples: examples in the split (readable ones, for image folders).
+        class_names: one name per label index.
+        channels: channels of the stored images (1 or 3).
+        mean, std: per-channel normalisation statistics on the 0-255 scale.
+        make_dataset: `make_dataset(shuffle_seed)` returns a `tf.data.Dataset` of
+            `(image uint8 (H, W, C), label int32)`; `shuffle_seed` is `None` (stored order)
+            or an int64 scalar tensor, so that every epoch can get its own deterministic order.
+        skipped: paths of files that were found unreadable and left out.
+        native_size: `(height, width)` when every image has this size, else `None`.
+    """
+
+    name: str
+    split: str
+    num_examples: int
+    class_names: Tuple[str, ...]
+    channels: int
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    make_dataset: Callable
+    skipped: Tuple[str, ...] = ()
+    native_size: Optional[Tuple[int, int]] = None
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+def shuffled_indices(count, seed):
+    """A permutation of `range(count)` that depends only on `seed` (an int64 scalar tensor)."""
+    import tensorflow as tf
+
+    seed_pair = tf.stack([tf.constant(0x5EED, tf.int64), tf.cast(seed, tf.int64)])
+    keys = tf.random.stateless_uniform([count], seed=seed_pair)
+    return tf.argsort(keys)

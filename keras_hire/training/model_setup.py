@@ -1,0 +1,76 @@
+"""Building, compiling and initialising a registry model for training."""
+
+import os
+
+import keras
+
+from keras_hire.training.schedule import WarmupCosine
+
+
+def build_model(config, num_classes, input_shape):
+    """`create_model(config.model, ...)` with the run's classes, input shape and overrides."""
+    from keras_hire.models import create_model
+
+    kwargs = dict(num_classes=num_classes, input_shape=tuple(input_shape))
+    if config.drop_path_rate:
+        kwargs["drop_path_rate"] = config.drop_path_rate
+    kwargs.update(config.model_kwargs or {})
+    return create_model(config.model, **kwargs)
+
+
+def compile_for_training(model, config, steps_per_epoch):
+    """AdamW on a warmup + cosine schedule, label-smoothed cross-entropy, top-1 (and top-5) accuracy.
+
+    Weight decay skips 1-D variables (biases, norm scales and shifts), as timm does.
+    """
+    total = max(config.epochs * steps_per_epoch, 1)
+    warmup = min(int(round(config.warmup_epochs * steps_per_epoch)), total)
+    schedule = WarmupCosine(config.peak_learning_rate(), total, warmup, config.warmup_learning_rate,
+                            config.min_learning_rate)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if model.outputs[0].shape[-1] > 5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
+        metrics=metrics,
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def load_initial_weights(model, path):
+    """Initialises `model` from a `.keras` file or an official PyTorch checkpoint.
+
+    `.keras`: weights of layers with the same name and shapes are copied; a classifier of another
+    size is left freshly initialised. `.pth`/`.pt`/`.npz`/`.safetensors`: mapped by rule with
+    `keras_hire.convert.load_pytorch_weights`, skipping `head.*` if the class count differs.
+    Returns a one-line summary.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"init_checkpoint {path!r} does not exist.")
+    if path.endswith(".keras"):
+        source = keras.models.load_model(path, compile=False)
+        source_layers = {layer.name: layer for layer in source.layers}
+        copied, skipped = 0, []
+        for layer in model.layers:
+            other = source_layers.get(layer.name)
+            if other is None or not layer.weights:
+                continue
+            if [tuple(w.shape) for w in layer.weights] == [tuple(w.shape) for w in other.weights]:
+                layer.set_weights(other.get_weights())
+                copied += 1
+            else:
+                skipped.append(layer.name)
+        if copied == 0:
+            raise ValueError(f"No layer of {path} matches {model.name} by name and shape; is it the same family?")
+        return f"copied {copied} layers from {path}" + (f"; kept fresh: {', '.join(skipped)}" if skipped else "")
+    from keras_hire.convert import load_pytorch_weights, read_state_dict
+
+    state = read_state_dict(path)
+    head = state.get("head.weight")
+    skip = ("head.",) if head is not None and head.shape[0] != model.outputs[0].shape[-1] else ()
+    loaded = load_pytorch_weights(model, state, skip=skip)
+    return f"loaded {len(loaded)} tensors from {path}" + (" (classifier left fresh: class count differs)" if skip else "")
