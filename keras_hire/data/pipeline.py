@@ -71,12 +71,13 @@ def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment
     return batches.prefetch(tf.data.AUTOTUNE).with_options(_options(tf))
 
 
-def eval_dataset(source, image_size, batch_size, crop_fraction=0.875, channels=None, limit=None):
+def eval_dataset(source, image_size, batch_size, crop_fraction=0.875, channels=None, limit=None, shuffle_seed=None):
     """One pass over `source` in stored order: `(images float32 normalised, one-hot labels)`.
 
     Images of the model's size are used as they are; others are resized so that a center crop
     of `crop_fraction` (timm's crop_pct, 0.875 for ImageNet) gives `image_size`. The last batch
-    may be smaller. `limit` keeps the first `limit` examples.
+    may be smaller. `limit` keeps the first `limit` examples; with `shuffle_seed` (an int) they
+    are a seeded random subset instead (e.g. int8 calibration images from the training split).
     """
     import keras
     import tensorflow as tf
@@ -86,7 +87,8 @@ def eval_dataset(source, image_size, batch_size, crop_fraction=0.875, channels=N
     fraction = 1.0 if source.native_size == image_size else crop_fraction
     mean, std = _channel_stats(source.mean, channels), _channel_stats(source.std, channels)
     normalize = keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std])
-    examples = source.make_dataset(shuffle_seed=None)
+    seed = None if shuffle_seed is None else tf.constant(shuffle_seed, tf.int64)
+    examples = source.make_dataset(shuffle_seed=seed)
     if limit is not None:
         examples = examples.take(limit)
 
@@ -112,12 +114,13 @@ def steps_per_epoch(source, batch_size):
     return steps
 
 
-def eval_arrays(source, image_size, channels=None, limit=None, crop_fraction=0.875):
-    """The preprocessed eval images and integer labels as numpy arrays (for TFLite checks)."""
+def eval_arrays(source, image_size, channels=None, limit=None, crop_fraction=0.875, shuffle_seed=None):
+    """Preprocessed images (eval transform) and integer labels as numpy arrays (for TFLite checks)."""
     import numpy as np
 
     images, labels = [], []
-    for batch_images, batch_labels in eval_dataset(source, image_size, 256, crop_fraction, channels, limit):
+    for batch_images, batch_labels in eval_dataset(source, image_size, 256, crop_fraction, channels, limit,
+                                                   shuffle_seed):
         images.append(batch_images.numpy())
         labels.append(np.argmax(batch_labels.numpy(), axis=-1))
     return np.concatenate(images), np.concatenate(labels)

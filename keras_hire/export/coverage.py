@@ -1,0 +1,46 @@
+"""Which ops the XNNPACK delegate takes, counted per op name (technique of STACK.md §3).
+
+The Python interpreter has no profiler. With node fusion disabled, XNNPACK adds one DELEGATE
+node per op it takes, after the original nodes; an original node whose outputs are some
+DELEGATE node's outputs was delegated.
+"""
+
+import collections
+
+
+def xnnpack_coverage(model, num_threads=1):
+    """`{"delegated": {op: n}, "not_delegated": {op: n}, "total": n, "delegated_count": n}`.
+
+    Args:
+        model: flatbuffer bytes or a `.tflite` path.
+        num_threads: threads of the interpreter (XNNPACK's choices do not depend on it).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    kwargs = dict(model_content=model) if isinstance(model, (bytes, bytearray)) else dict(model_path=model)
+    interpreter = Interpreter(num_threads=num_threads, experimental_disable_delegate_node_fusion=True, **kwargs)
+    # Read the count through the wrapper without keeping a reference: holding it across
+    # allocate_tensors() trips a reference-count check in the interpreter.
+    original_count = interpreter._interpreter.NumNodes()  # pylint: disable=protected-access
+    interpreter.allocate_tensors()
+    wrapper = interpreter._interpreter  # pylint: disable=protected-access
+    delegated_outputs = set()
+    for node in range(original_count, wrapper.NumNodes()):
+        if wrapper.NodeName(node) == "DELEGATE":
+            delegated_outputs.add(tuple(wrapper.NodeOutputs(node)))
+    delegated, not_delegated = collections.Counter(), collections.Counter()
+    for node in range(original_count):
+        name = wrapper.NodeName(node)
+        (delegated if tuple(wrapper.NodeOutputs(node)) in delegated_outputs else not_delegated)[name] += 1
+    return {
+        "delegated": dict(sorted(delegated.items())),
+        "not_delegated": dict(sorted(not_delegated.items())),
+        "total": original_count,
+        "delegated_count": sum(delegated.values()),
+    }
+
+
+def format_not_delegated(coverage):
+    """`"none"` or e.g. `"GELU x14, SOFTMAX x2"`."""
+    missing = coverage["not_delegated"]
+    return ", ".join(f"{op} x{count}" for op, count in missing.items()) if missing else "none"

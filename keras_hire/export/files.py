@@ -1,0 +1,80 @@
+"""`export_tflite_files`: a Keras model to verified batch-1 TFLite files plus a report."""
+
+import os
+
+from keras_hire.export.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from keras_hire.export.coverage import format_not_delegated, xnnpack_coverage
+from keras_hire.export.report import markdown_table, megabytes
+from keras_hire.export.tflite import QUANTIZATIONS, tflite_op_names, to_tflite
+from keras_hire.export.verify import verify_against_keras
+
+
+def export_tflite_files(model, output_dir, quantizations=QUANTIZATIONS, representative_images=None,
+                        eval_images=None, eval_labels=None, name=None, log=print):
+    """Converts `model` once per quantization, writes `<name>.<quantization>.tflite`, checks each file.
+
+    Every file is checked against the Keras model on `eval_images` (held-out, preprocessed):
+    top-1 agreement, accuracies and max abs logit difference; and its XNNPACK coverage is listed.
+    Writes `export_report.json` and `export_report.md` beside the files (all writes atomic).
+
+    Args:
+        model: a Keras model with one image input.
+        output_dir: where the files go.
+        quantizations: any of `"float32"`, `"float16"`, `"dynamic"`, `"int8"`.
+        representative_images: float32 training images for int8 calibration (100-500 is typical).
+        eval_images, eval_labels: held-out images (float32, preprocessed) and int labels.
+        name: file stem (default: the model's name).
+
+    Returns:
+        The report: `{"files": [per-file dict, ...], "keras_accuracy": ...}`.
+
+    Raises:
+        keras_hire.export.UnsupportedOpError: a conversion needs a Flex op (named in the message).
+    """
+    import numpy as np
+
+    name = name or model.name
+    keras_logits = None
+    if eval_images is not None:
+        keras_logits = model.predict(eval_images, batch_size=128, verbose=0)
+    entries = []
+    for quantization in quantizations:
+        log(f"[keras_hire.export] converting {name} to {quantization} ...")
+        representative = None
+        if quantization == "int8":
+            if representative_images is None:
+                raise ValueError("int8 export needs representative_images (float32 training images).")
+            representative = [np.asarray(representative_images, np.float32)]
+        flatbuffer = to_tflite(model, quantization=quantization, representative_data=representative)
+        path = os.path.join(output_dir, f"{name}.{quantization}.tflite")
+        atomic_write_bytes(path, flatbuffer)
+        coverage = xnnpack_coverage(flatbuffer)
+        entry = {"quantization": quantization, "path": path, "size_bytes": len(flatbuffer),
+                 "num_ops": len(tflite_op_names(flatbuffer)), "xnnpack": coverage,
+                 "not_delegated": format_not_delegated(coverage)}
+        if eval_images is not None:
+            entry.update(verify_against_keras(model, flatbuffer, eval_images, eval_labels, keras_logits=keras_logits))
+        log(f"[keras_hire.export]   {path}: {megabytes(len(flatbuffer))}, agreement "
+            f"{entry.get('agreement', float('nan')):.4f}, not delegated: {entry['not_delegated']}")
+        entries.append(entry)
+    report = {"model": name, "files": entries}
+    if eval_labels is not None and keras_logits is not None:
+        report["keras_accuracy"] = float(np.mean(keras_logits.argmax(-1) == np.asarray(eval_labels)))
+    atomic_write_json(os.path.join(output_dir, "export_report.json"), report)
+    atomic_write_text(os.path.join(output_dir, "export_report.md"), export_markdown(report))
+    return report
+
+
+def export_markdown(report):
+    """The export report as a markdown table."""
+    columns = [
+        ("file", lambda e: os.path.basename(e["path"])),
+        ("size", lambda e: megabytes(e["size_bytes"])),
+        ("top-1 agreement", "agreement"),
+        ("accuracy", "tflite_accuracy"),
+        ("Keras accuracy", "keras_accuracy"),
+        ("max abs diff", "max_abs_diff"),
+        ("XNNPACK ops", lambda e: f"{e['xnnpack']['delegated_count']}/{e['xnnpack']['total']}"),
+        ("not delegated", "not_delegated"),
+    ]
+    return f"### TFLite export of {report['model']}\n\n" + markdown_table(report["files"], columns)

@@ -1,0 +1,58 @@
+"""Which ops LiteRT's GPU delegate rejects, checked on a CPU with a software Vulkan device.
+
+`tf.lite.experimental.Analyzer(gpu_compatibility=True)` approves everything, so it is useless.
+The real check creates LiteRT's WebGPU accelerator (shipped in ai-edge-litert) on Mesa 25's
+lavapipe (a CPU Vulkan driver) and reads what it rejects. Install the driver once with
+`tflite/install_gpu_check.sh` (Debian 12: Mesa 25 from bookworm-backports; Mesa 22 is refused).
+Speeds measured this way mean nothing; only the op list does. This is the WebGPU/ML Drift
+delegate, not Android's OpenCL delegate: it enforces the same 4-D limits, but phones still decide.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+_REJECTED = re.compile(r"^([A-Z0-9_]+): (.+)$")
+_SUMMARY = re.compile(r"(\d+) operations will run on the GPU, and the remaining (\d+) operations will run on the CPU")
+
+
+def gpu_delegate_check(tflite_path, timeout=600):
+    """`{"available": bool, "fully_accelerated": bool|None, "rejected": {op: reason}, "gpu_ops", "cpu_ops", "log"}`.
+
+    `available=False` (with the reason in `log`) when no usable Vulkan device is installed.
+    """
+    runtime_dir = tempfile.mkdtemp(prefix="xdg-")
+    os.chmod(runtime_dir, 0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": runtime_dir}
+    command = [sys.executable, "-m", "ai_edge_litert.tools.benchmark_litert_model", "--model", tflite_path,
+               "--use_gpu", "--num_runs", "1"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"available": False, "fully_accelerated": None, "rejected": {}, "log": "timed out"}
+    log = result.stdout + result.stderr
+    return parse_gpu_log(log, result.returncode)
+
+
+def parse_gpu_log(log, returncode=0):
+    """Parses the benchmark tool's output (split out for testing)."""
+    no_device = ("No adapters found" in log or "Failed to create" in log and "GPU" in log) or returncode != 0
+    rejected = {}
+    for line in log.splitlines():
+        match = _REJECTED.match(line.strip())
+        if match and match.group(1) not in ("INFO", "WARNING", "ERROR"):
+            rejected.setdefault(match.group(1), match.group(2).strip())
+    summary = _SUMMARY.search(log)
+    fully = "Fully accelerated: True" in log or (summary is not None and summary.group(2) == "0")
+    if no_device and not rejected and summary is None and not fully:
+        return {"available": False, "fully_accelerated": None, "rejected": {}, "log": log[-2000:]}
+    return {
+        "available": True,
+        "fully_accelerated": bool(fully and not rejected),
+        "rejected": rejected,
+        "gpu_ops": int(summary.group(1)) if summary else None,
+        "cpu_ops": int(summary.group(2)) if summary else None,
+        "log": log[-2000:],
+    }

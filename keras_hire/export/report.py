@@ -1,0 +1,19 @@
+"""Markdown tables for export and benchmark reports."""
+
+
+def markdown_table(rows, columns):
+    """A GitHub markdown table: `columns` is a list of `(header, key_or_function)`."""
+    def cell(row, getter):
+        value = getter(row) if callable(getter) else row.get(getter, "")
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(header for header, _ in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row, getter) for _, getter in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def megabytes(size_bytes):
+    return f"{size_bytes / 1e6:.2f} MB"
