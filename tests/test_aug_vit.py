@@ -1,0 +1,119 @@
+"""Aug-ViT: official counts and MACs, the block-circulant layer, fixture parity, modes, export."""
+
+import os
+
+import numpy as np
+import pytest
+
+import keras_hire
+from keras_hire.convert import load_pytorch_weights, model_targets
+from keras_hire.layers import BlockCirculantDense, circulant_index
+from keras_hire.models import VisionTransformer
+from tests.conftest import FIXTURES
+from tests.model_checks import assert_jax_matches, assert_keras_roundtrip, assert_tflite_matches, relative_error
+
+FIXTURE = os.path.join(FIXTURES, "augvit_official_small_config.npz")
+# The fixture's official configuration: augvit circulant2, img 32, patch 8, dim 24, depth 2, heads 3, 7 classes.
+FIXTURE_CONFIG = dict(patch_size=8, embed_dim=24, depth=2, num_heads=3, num_classes=7, input_shape=(32, 32, 3),
+                      augmented_shortcuts="circulant2")
+
+
+def _official_index(dim, num_blocks):
+    """The official `index_matrix`, built as augvit.py builds it (scipy's circulant per block)."""
+    linalg = pytest.importorskip("scipy.linalg")
+    block = dim // num_blocks
+    base = linalg.circulant(np.arange(block))
+    rows = [np.concatenate([base + (p * num_blocks + q) * block for q in range(num_blocks)], 1)
+            for p in range(num_blocks)]
+    return np.concatenate(rows, 0)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("aug_vit_small", 22_142_824),  # DeiT-S 22,050,664 + 12 blocks x 4 x (16 * 96 + 384)
+    ("aug_vit_base", 86_751_976),  # DeiT-B 86,567,656 + 12 blocks x 4 x (16 * 192 + 768)
+])
+def test_parameter_counts_equal_the_official_ones(name, expected):
+    model = keras_hire.models.create_model(name)
+    assert keras_hire.utils.count_params(model) == expected
+    if name == "aug_vit_small":
+        # The official code materialises dense kernels: 4 d x d matmuls per block over DeiT-S.
+        assert keras_hire.utils.count_macs(model) == 4_598_882_304 + 4 * 197 * 384 * 384 * 12
+
+
+def test_block_circulant_layer_materialises_the_official_kernel():
+    assert np.array_equal(circulant_index(24, 24, 4), _official_index(24, 4))
+    assert np.array_equal(circulant_index(384, 384, 4), _official_index(384, 4))
+    layer = BlockCirculantDense(24)
+    x = np.random.RandomState(0).randn(2, 5, 24).astype(np.float32)
+    y = layer(x)
+    assert len(layer.trainable_weights) == 2 and layer.weight_list.shape == (96,)
+    weight = layer.weight_list.numpy()[_official_index(24, 4)]  # official (out, in) weight
+    np.testing.assert_allclose(y, x @ weight.T + layer.bias.numpy(), rtol=1e-5, atol=1e-6)
+    # Official init: U(+-1/sqrt(in_features)) for both weights and bias.
+    assert np.abs(layer.weight_list.numpy()).max() <= 24 ** -0.5
+    # In != out: more blocks along the longer side, as the official code.
+    wide = BlockCirculantDense(48)
+    wide.build((None, 24))
+    assert wide.weight_list.shape == (8 * 4 * 6,) and circulant_index(24, 48).shape == (48, 24)
+
+
+def test_block_circulant_layer_rejects_bad_widths():
+    with pytest.raises(ValueError, match="units=10"):
+        BlockCirculantDense(10, num_blocks=4)
+    with pytest.raises(ValueError, match="width 20"):
+        BlockCirculantDense(24, num_blocks=4).build((None, 20))
+
+
+def test_logits_equal_the_official_model_on_the_fixture():
+    model = VisionTransformer(**FIXTURE_CONFIG)
+    loaded = load_pytorch_weights(model, FIXTURE)
+    with np.load(FIXTURE) as data:
+        assert len(loaded) == len([k for k in data.files if k.startswith("state/")])
+        assert relative_error(model.predict(data["input_nhwc"], verbose=0), data["logits"]) < 1e-4
+
+
+def test_a_wrong_circulant_index_in_the_checkpoint_is_refused():
+    model = VisionTransformer(**FIXTURE_CONFIG)
+    with np.load(FIXTURE) as data:
+        state = {k[len("state/"):]: data[k] for k in data.files if k.startswith("state/")}
+    state["blocks.0.augs.0.index_matrix"] = state["blocks.0.augs.0.index_matrix"].T
+    with pytest.raises(ValueError, match="blocks.0.augs.0.index_matrix"):
+        load_pytorch_weights(model, state)
+
+
+@pytest.mark.parametrize("mode, names, extra", [
+    (None, [], 0),
+    ("linear", ["augs_attn.weight", "augs.bias"], 2 * (24 * 24 + 24)),
+    ("circulant", ["augs_attn.weight_list", "augs.index_matrix"], 2 * (4 * 24 + 24)),
+    ("linear2", ["augs_attn.0.weight", "augs2.0.bias"], 4 * (24 * 24 + 24)),
+    ("circulant2", ["augs_attn2.0.weight_list", "augs.0.index_matrix"], 4 * (4 * 24 + 24)),
+])
+def test_modes_have_the_official_names_and_parameter_counts(mode, names, extra):
+    plain = keras_hire.utils.count_params(VisionTransformer(**{**FIXTURE_CONFIG, "augmented_shortcuts": None}))
+    model = VisionTransformer(**{**FIXTURE_CONFIG, "augmented_shortcuts": mode})
+    assert keras_hire.utils.count_params(model) == plain + 2 * extra
+    targets = model_targets(model)
+    assert all(f"blocks.1.{name}" in targets for name in names)
+    scale = model.get_layer("blocks.0.add2").scale
+    assert scale == (0.75 if mode in ("linear2", "circulant2") else 1.0)
+
+
+def test_aug_vit_variants_use_circulant2_and_accept_overrides():
+    model = keras_hire.models.create_model("aug_vit_small", depth=1, input_shape=(32, 32, 3), num_classes=3)
+    assert model.augmented_shortcuts == "circulant2" and model.embed_dim == 384
+    assert model.output_shape == (None, 3)
+    with pytest.raises(ValueError, match="num_circulant_blocks=5"):
+        VisionTransformer(**FIXTURE_CONFIG, num_circulant_blocks=5)
+
+
+@pytest.mark.slow
+def test_keras_round_trip_jax_and_tflite_without_gather(tmp_path):
+    model = VisionTransformer(**FIXTURE_CONFIG)
+    load_pytorch_weights(model, FIXTURE)
+    with np.load(FIXTURE) as data:
+        x = data["input_nhwc"]
+    assert_keras_roundtrip(model, x, tmp_path)
+    builder = "keras_hire.models.VisionTransformer(" + ", ".join(f"{k}={v!r}" for k, v in FIXTURE_CONFIG.items()) + ")"
+    assert_jax_matches(model, builder, x, tmp_path)
+    ops = assert_tflite_matches(model, x, tmp_path)
+    assert "GATHER" not in ops and "GATHER_ND" not in ops  # the circulant kernels are constants
