@@ -124,7 +124,9 @@ class HireModule(keras.layers.Layer):
         a = ops.mean(h + w + c, axis=(1, 2))
         a = self.reweight_fc2(ops.gelu(self.reweight_fc1(a), approximate=False))
         a = ops.softmax(ops.reshape(a, (-1, channels, 3)), axis=-1)
-        weights = [ops.reshape(a[:, :, k], (-1, 1, 1, channels)) for k in range(3)]
+        # Branch-major, then unit-stride slices: XNNPACK rejects slices that drop an axis.
+        a = ops.transpose(a, (0, 2, 1))
+        weights = [ops.reshape(a[:, k : k + 1, :], (-1, 1, 1, channels)) for k in range(3)]
         x = h * weights[0] + w * weights[1] + c * weights[2]
         return self.proj_drop(self.proj(x), training=training)
 
