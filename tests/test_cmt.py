@@ -120,6 +120,13 @@ def test_resized_bias_layers_agree_with_the_converter():
     np.testing.assert_allclose(target.bias, large.get_layer("relative_pos_b").bias, atol=1e-6)
     with pytest.raises(ValueError, match="number of heads differs"):
         target.load_resized_weights(small.get_layer("relative_pos_c").bias)
+    # A whole model: every weight copied, every bias resized, as loading the checkpoint at 128.
+    fresh = keras_hire.models.CMT(**{**FIXTURE_CONFIG, "input_shape": (128, 128, 3)})
+    fresh.load_resized_weights(small)
+    for expected, actual in zip(large.weights, fresh.weights):
+        np.testing.assert_allclose(actual, expected, atol=1e-6, err_msg=actual.path)
+    with pytest.raises(ValueError, match="has no layer 'blocks_b.1.proj'"):
+        fresh.load_resized_weights(keras_hire.models.CMT(**{**FIXTURE_CONFIG, "depths": (1, 1, 1, 1)}))
 
 
 @pytest.mark.parametrize("source,target", [((24, 3), (32, 4)), ((14, 7), (7, 7)), ((8, 8), (12, 5))])

@@ -39,8 +39,8 @@ class CMT(Backbone):
     `relative_pos_a` ... `relative_pos_d`) shared by all its blocks. It belongs to the input
     size the model is built for; any size whose sides are multiples of 32 (with the default
     `kv_reductions`) works. Weights trained at another size (an official checkpoint through
-    `load_pytorch_weights`, or another `RelativePositionBias` through its
-    `load_resized_weights`) are resized bilinearly over the query grid and over the key/value
+    `load_pytorch_weights`, or a Keras CMT of another size through `load_resized_weights`)
+    are resized bilinearly over the query grid and over the key/value
     grid, as keras_cv_attention_models does for the released weights (half-pixel centres,
     `align_corners=False`; see `keras_hire.layers.resize_relative_position_bias`).
 
@@ -197,6 +197,36 @@ class CMT(Backbone):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def load_resized_weights(self, source):
+        """Copies every weight of a CMT built for another input size, resizing the position biases.
+
+        Args:
+            source: a `CMT` with the same architecture (e.g. trained at 160x160) whose weights
+                this model (e.g. built for 224x224) takes; each `relative_pos_*` bias is resized
+                with `RelativePositionBias.load_resized_weights`, every other weight is copied.
+
+        Example:
+        ```python
+        trained = keras_hire.models.CMTTiny()  # 160x160, trained
+        model = keras_hire.models.CMTTiny(input_shape=(224, 224, 3))
+        model.load_resized_weights(trained)
+        ```
+        """
+        for layer in self.layers:
+            if not layer.weights:
+                continue
+            try:
+                source_layer = source.get_layer(layer.name)
+            except ValueError as error:
+                raise ValueError(
+                    f"load_resized_weights: '{source.name}' has no layer '{layer.name}'; the two models "
+                    "must share the architecture apart from the input size."
+                ) from error
+            if isinstance(layer, RelativePositionBias):
+                layer.load_resized_weights(source_layer)
+            else:
+                layer.set_weights(source_layer.get_weights())
 
 
 def _cmt_block(x, bias, dim, num_heads, hidden_dim, kv_reduction, drop_path_rate, name):
