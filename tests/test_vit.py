@@ -42,8 +42,10 @@ _TIMM_CHILD = """
 import json, sys
 import numpy as np, torch, timm
 from timm.layers import resample_abs_pos_embed
-name, kwargs, images_path, out_path, resize = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
-images = torch.from_numpy(np.load(images_path)["images"]).permute(0, 3, 1, 2)
+name, kwargs, images_path, out_path = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+resize = json.loads(sys.argv[5])
+inputs = np.load(images_path)
+images = torch.from_numpy(inputs["images"]).permute(0, 3, 1, 2)
 torch.manual_seed(0)
 model = timm.create_model(name, pretrained=False, **kwargs).eval()
 with torch.no_grad():
@@ -55,16 +57,19 @@ with torch.no_grad():
     for hook in hooks:
         hook.remove()
     state = {k: v.numpy() for k, v in model.state_dict().items()}
-    out = {"logits": logits, **{f"block_{i}": b for i, b in enumerate(blocks)}, **{"state/" + k: v for k, v in state.items()}}
+    out = {"logits": logits, **{f"block_{i}": b for i, b in enumerate(blocks)}}
+    out.update({"state/" + k: v for k, v in state.items()})
     if resize:  # timm at another size, from the same checkpoint with its default pos_embed resampling
-        grid, prefix, resized_images = resize["grid"], resize["prefix"], torch.from_numpy(np.load(images_path)["resized"])
+        grid, prefix = resize["grid"], resize["prefix"]
+        resized_images = torch.from_numpy(inputs["resized"])
         new_state = dict(model.state_dict())
+        state_dict_pos = new_state["pos_embed"]
         new_state["pos_embed"] = resample_abs_pos_embed(new_state["pos_embed"], grid, num_prefix_tokens=prefix)
         other = timm.create_model(name, pretrained=False, **{**kwargs, "img_size": resize["img_size"]}).eval()
         other.load_state_dict(new_state)
         out["resized_logits"] = other(resized_images.permute(0, 3, 1, 2)).numpy()
         for i, g in enumerate(resize["extra_grids"]):
-            out[f"extra_{i}"] = resample_abs_pos_embed(model.state_dict()["pos_embed"], g, num_prefix_tokens=prefix).numpy()
+            out[f"extra_{i}"] = resample_abs_pos_embed(state_dict_pos, g, num_prefix_tokens=prefix).numpy()
 np.savez(out_path, **out)
 """
 
@@ -81,10 +86,12 @@ def timm_reference(timm_name, images, tmp_path, resize=None, resized_images=None
     images_path, out_path = os.path.join(tmp_path, "timm_in.npz"), os.path.join(tmp_path, "timm_out.npz")
     extra = {} if resized_images is None else {"resized": resized_images}
     np.savez(images_path, images=images, **extra)
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-c", _TIMM_CHILD, timm_name, json.dumps(timm_kwargs), images_path, out_path,
-         json.dumps(resize)], check=True, capture_output=True, timeout=600,
+         json.dumps(resize)], capture_output=True, text=True, timeout=600,
     )
+    if result.returncode != 0:
+        raise AssertionError(f"the timm reference failed ({result.returncode}):\n{result.stderr[-4000:]}")
     with np.load(out_path) as data:
         return {key: data[key] for key in data.files}
 
@@ -223,7 +230,8 @@ def test_keras_round_trip_jax_and_tflite(tmp_path):
     model = VisionTransformer(**TINY, distilled=True)
     x = images()
     assert_keras_roundtrip(model, x, tmp_path)
-    builder = "keras_hire.models.VisionTransformer(" + ", ".join(f"{k}={v!r}" for k, v in TINY.items()) + ", distilled=True)"
+    arguments = ", ".join(f"{k}={v!r}" for k, v in {**TINY, "distilled": True}.items())
+    builder = f"keras_hire.models.VisionTransformer({arguments})"
     assert_jax_matches(model, builder, x, tmp_path)
     ops = assert_tflite_matches(model, x, tmp_path)
     assert "GATHER" not in ops and "FULLY_CONNECTED" in ops

@@ -1,6 +1,7 @@
 """Selecting tokens along the sequence axis (class token, distillation token, patch tokens)."""
 
 import keras
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -32,7 +33,8 @@ class TokenSlice(keras.layers.Layer):
 
     def call(self, x):
         if self.squeeze:
-            return x[:, self.start]
+            # A range slice and a reshape: XNNPACK does not take shrink-axis STRIDED_SLICEs (`x[:, i]`).
+            return ops.reshape(x[:, self.start:self.start + 1], (-1, x.shape[-1]))
         return x[:, self.start:self.stop]
 
     def compute_output_shape(self, input_shape):

@@ -273,7 +273,8 @@ def vit_block(x, dim, num_heads, mlp_ratio, qkv_bias, drop_path_rate, dropout, e
     branch, attention = MultiHeadSelfAttention(dim, num_heads, qkv_bias=qkv_bias, dropout=dropout,
                                                name=f"{name}.attn")(y)
     branch = DropPath(drop_path_rate, name=f"{name}.drop_path1")(branch)
-    shortcuts = augmented(y, dim, augmented_shortcuts, num_circulant_blocks, (f"{name}.augs_attn", f"{name}.augs_attn2"))
+    shortcut_names = (f"{name}.augs_attn", f"{name}.augs_attn2")
+    shortcuts = augmented(y, dim, augmented_shortcuts, num_circulant_blocks, shortcut_names)
     x = ScaledAdd(scale, name=f"{name}.add1")([x, branch, *shortcuts])
 
     y = keras.layers.LayerNormalization(epsilon=epsilon, name=f"{name}.norm2")(x)
