@@ -79,6 +79,16 @@ def test_logits_equal_the_official_model_on_the_fixture():
     assert relative_error(logits, fixture["logits"]) < 1e-4
 
 
+def test_weights_load_from_a_pth_file(tmp_path):
+    torch = pytest.importorskip("torch")
+    fixture = np.load(FIXTURE)
+    path = str(tmp_path / "cmt.pth")
+    torch.save({"model": {k: torch.from_numpy(np.array(v)) for k, v in _fixture_state().items()}}, path)
+    model = keras_hire.models.CMT(**FIXTURE_CONFIG)
+    keras_hire.convert.load_pytorch_weights(model, path)
+    assert relative_error(model.predict(fixture["input_nhwc"], verbose=0), fixture["logits"]) < 1e-4
+
+
 def test_each_stage_holds_one_bias_shared_by_its_blocks():
     model = _fixture_model()
     biases = [w for w in model.weights if "relative_pos" in w.path]
