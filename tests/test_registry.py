@@ -18,12 +18,31 @@ PINNED_PARAMS = {
     "hire_mlp_small": 33_113_848,
     "hire_mlp_base": 58_226_856,
     "hire_mlp_large": 95_723_944,
+    "cmt_tiny": 9_492_426,
+    "cmt_xs": 15_247_208,
+    "cmt_small": 26_256_160,
+    "cmt_base": 45_715_076,
+    "deit_tiny": 5_717_416,
+    "deit_small": 22_050_664,
+    "deit_base": 86_567_656,
+    "deit_tiny_distilled": 5_910_800,
+    "deit_small_distilled": 22_436_432,
+    "deit_base_distilled": 87_338_192,
+    "vit_base_patch16": 86_567_656,
+    "cait_s24": 46_916_200,
+    "aug_vit_small": 22_142_824,
+    "aug_vit_base": 86_751_976,
 }
 
 # Per family (registry-name prefix): the input side in pixels and the overrides that leave
 # one block per stage.
 SMALL_CONFIGS = {
     "hire_mlp_": (32, dict(depths=(1, 1, 1, 1))),
+    "cmt_": (64, dict(depths=(1, 1, 1, 1))),
+    "deit_": (32, dict(depth=1)),
+    "vit_": (32, dict(depth=1)),
+    "aug_vit_": (32, dict(depth=1)),
+    "cait_": (32, dict(depth=1, class_attention_depth=1)),
 }
 
 ALL_MODELS = keras_hire.models.list_models()
