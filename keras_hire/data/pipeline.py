@@ -18,7 +18,8 @@ def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment
 
     Endless: epoch `e` is the source shuffled with seed `(seed, e)` and cut into full batches,
     so a run resumed at `start_epoch` sees exactly the batches the uninterrupted run would
-    have seen. Pass `steps_per_epoch(source, batch_size)` to `fit`.
+    have seen (for seekable sources; a TFDS stream is reshuffled from a seed that depends on
+    `start_epoch`). Pass `steps_per_epoch(source, batch_size)` to `fit`.
 
     Args:
         source: an `ImageSource` (see `keras_hire.data.get_source`).
@@ -39,10 +40,7 @@ def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment
     augmenter = BatchAugmenter(augment, _channel_stats(source.mean, channels), _channel_stats(source.std, channels), seed)
     per_epoch = steps_per_epoch(source, batch_size)
 
-    def one_epoch(epoch):
-        examples = source.make_dataset(shuffle_seed=tf.cast(seed, tf.int64) * 1_000_003 + epoch)
-        examples = examples.enumerate()
-
+    def prepare_examples(examples, epoch):
         def prepare(index, example):
             image, label = example
             if resize_only:
@@ -53,11 +51,19 @@ def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment
                 image = eval_resize(image, image_size, 1.0)
             return match_channels(image, channels), label
 
-        examples = examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return examples.batch(batch_size, drop_remainder=True).take(per_epoch)
+        return examples.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    epochs = tf.data.Dataset.range(start_epoch, _EPOCHS_FOREVER)
-    batches = epochs.flat_map(one_epoch).enumerate(start=start_epoch * per_epoch)
+    def one_epoch(epoch):
+        examples = source.make_dataset(shuffle_seed=tf.cast(seed, tf.int64) * 1_000_003 + epoch)
+        return prepare_examples(examples, epoch).batch(batch_size, drop_remainder=True).take(per_epoch)
+
+    if source.seekable:
+        epochs = tf.data.Dataset.range(start_epoch, _EPOCHS_FOREVER)
+        batches = epochs.flat_map(one_epoch)
+    else:  # a stream: reshuffled on every pass from one seed that depends on where the run starts
+        examples = source.make_dataset(shuffle_seed=seed * 1_000_003 + start_epoch).repeat()
+        batches = prepare_examples(examples, tf.constant(start_epoch, tf.int64)).batch(batch_size, drop_remainder=True)
+    batches = batches.enumerate(start=start_epoch * per_epoch)
 
     def augment_batch(step, batch):
         images, labels = batch
@@ -87,7 +93,9 @@ def eval_dataset(source, image_size, batch_size, crop_fraction=0.875, channels=N
     fraction = 1.0 if source.native_size == image_size else crop_fraction
     mean, std = _channel_stats(source.mean, channels), _channel_stats(source.std, channels)
     normalize = keras.layers.Normalization(mean=list(mean), variance=[s * s for s in std])
-    seed = None if shuffle_seed is None else tf.constant(shuffle_seed, tf.int64)
+    seed = shuffle_seed
+    if shuffle_seed is not None and source.seekable:
+        seed = tf.constant(shuffle_seed, tf.int64)
     examples = source.make_dataset(shuffle_seed=seed)
     if limit is not None:
         examples = examples.take(limit)

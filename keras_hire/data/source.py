@@ -23,6 +23,9 @@ class ImageSource:
             or an int64 scalar tensor, so that every epoch can get its own deterministic order.
         skipped: paths of files that were found unreadable and left out.
         native_size: `(height, width)` when every image has this size, else `None`.
+        seekable: `make_dataset` takes a tensor seed, so every epoch gets its own order and a
+            resumed run replays the uninterrupted run's batches. Streams (TFDS) take a Python
+            int instead and reshuffle on every pass; a resumed run gets a fresh seeded order.
     """
 
     name: str
@@ -35,6 +38,7 @@ class ImageSource:
     make_dataset: Callable
     skipped: Tuple[str, ...] = ()
     native_size: Optional[Tuple[int, int]] = None
+    seekable: bool = True
 
     @property
     def num_classes(self):

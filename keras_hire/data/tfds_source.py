@@ -24,8 +24,7 @@ def tfds_source(name, split, data_dir=None):
     where = data_dir or "~/tensorflow_datasets"
     try:
         info = builder.info
-        split_info = info.splits[split]
-        builder.as_dataset(split=split, shuffle_files=False, as_supervised=True)  # fails if not prepared
+        probe = builder.as_dataset(split=split, shuffle_files=False, as_supervised=True)  # fails if not prepared
     except (AssertionError, FileNotFoundError, KeyError, ValueError) as error:
         manual = " ImageNet needs its tarballs in <data_dir>/downloads/manual first." if "imagenet" in name else ""
         raise DatasetNotPreparedError(
@@ -33,6 +32,7 @@ def tfds_source(name, split, data_dir=None):
             f"run time: build it beforehand with `tfds build {name} --data_dir={where}` on a machine with network "
             f"access, then pass --data_dir={where}.{manual}"
         ) from error
+    num_examples = _num_examples(info, split, probe)
     label_feature = info.features["label"]
     image_shape = info.features["image"].shape
     channels = image_shape[-1] or 3
@@ -40,17 +40,25 @@ def tfds_source(name, split, data_dir=None):
     def make_dataset(shuffle_seed=None):
         import tensorflow as tf
 
-        dataset = builder.as_dataset(split=split, shuffle_files=False, as_supervised=True)
-        dataset = dataset.map(lambda image, label: (image, tf.cast(label, tf.int32)))
+        # `probe` was built eagerly: TFDS cannot open files inside a traced tf.data function.
+        dataset = probe.map(lambda image, label: (image, tf.cast(label, tf.int32)))
         if shuffle_seed is not None:
-            dataset = dataset.shuffle(16384, seed=shuffle_seed, reshuffle_each_iteration=False)
+            dataset = dataset.shuffle(16384, seed=int(shuffle_seed), reshuffle_each_iteration=True)
         return dataset
 
     native = tuple(image_shape[:2]) if None not in image_shape[:2] else None
     grey = channels == 1
     return ImageSource(
-        name=f"tfds:{name}", split=split, num_examples=split_info.num_examples,
+        name=f"tfds:{name}", split=split, num_examples=num_examples,
         class_names=tuple(label_feature.names), channels=channels,
         mean=(IMAGENET_MEAN[0],) if grey else IMAGENET_MEAN, std=(IMAGENET_STD[0],) if grey else IMAGENET_STD,
-        make_dataset=make_dataset, native_size=native,
+        make_dataset=make_dataset, native_size=native, seekable=False,
     )
+
+
+def _num_examples(info, split, dataset):
+    try:
+        return info.splits[split].num_examples
+    except (KeyError, ValueError):  # split arithmetic TFDS cannot size from metadata (or mocked data)
+        count = int(dataset.cardinality())
+        return count if count >= 0 else int(dataset.reduce(0, lambda total, _: total + 1))

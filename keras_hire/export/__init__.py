@@ -10,11 +10,12 @@ keras_hire.export.xnnpack_coverage("out/model.float32.tflite")["not_delegated"]
 """
 
 from keras_hire.export.atomic import atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text
-from keras_hire.export.benchmark import benchmark_files, benchmark_markdown, benchmark_tflite
+from keras_hire.export.benchmark import benchmark_files, benchmark_markdown, benchmark_tflite, time_interpreter
 from keras_hire.export.coverage import format_not_delegated, xnnpack_coverage
 from keras_hire.export.files import export_markdown, export_tflite_files
 from keras_hire.export.gpu_check import gpu_delegate_check, parse_gpu_log
 from keras_hire.export.interpreter import make_interpreter, run_tflite
+from keras_hire.export.machine import gemm_rate, keras_xla_latency
 from keras_hire.export.report import markdown_table
 from keras_hire.export.tflite import QUANTIZATIONS, UnsupportedOpError, tflite_op_names, to_tflite
 from keras_hire.export.verify import verify_against_keras
@@ -23,6 +24,6 @@ from keras_hire.export.workflow import export_keras_file
 __all__ = [
     "QUANTIZATIONS", "UnsupportedOpError", "atomic_save", "atomic_write_bytes", "atomic_write_json",
     "atomic_write_text", "benchmark_files", "benchmark_markdown", "benchmark_tflite", "export_keras_file", "export_markdown", "export_tflite_files", "format_not_delegated",
-    "gpu_delegate_check", "make_interpreter", "markdown_table", "parse_gpu_log", "run_tflite",
-    "tflite_op_names", "to_tflite", "verify_against_keras", "xnnpack_coverage",
+    "gemm_rate", "gpu_delegate_check", "keras_xla_latency", "make_interpreter", "markdown_table", "parse_gpu_log", "run_tflite",
+    "time_interpreter", "tflite_op_names", "to_tflite", "verify_against_keras", "xnnpack_coverage",
 ]

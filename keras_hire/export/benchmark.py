@@ -19,6 +19,21 @@ def benchmark_tflite(model, num_threads=1, xnnpack=True, warmup=5, runs=30, min_
         runs: timed invokes (more are run until `min_seconds` have passed).
     """
     interpreter = make_interpreter(model, num_threads=num_threads, xnnpack=xnnpack)
+    times = time_interpreter(interpreter, warmup, runs, min_seconds)
+    size = len(model) if isinstance(model, (bytes, bytearray)) else os.path.getsize(model)
+    return {
+        "num_threads": num_threads,
+        "xnnpack": xnnpack,
+        "runs": len(times),
+        "median_ms": float(np.median(times)),
+        "p90_ms": float(np.percentile(times, 90)),
+        "min_ms": float(np.min(times)),
+        "size_bytes": int(size),
+    }
+
+
+def time_interpreter(interpreter, warmup=5, runs=30, min_seconds=0.0):
+    """Milliseconds of each of `runs` timed invokes of an allocated interpreter on fixed random input."""
     detail = interpreter.get_input_details()[0]
     rng = np.random.default_rng(0)
     if np.issubdtype(detail["dtype"], np.integer):
@@ -33,16 +48,7 @@ def benchmark_tflite(model, num_threads=1, xnnpack=True, warmup=5, runs=30, min_
         begin = time.perf_counter()
         interpreter.invoke()
         times.append((time.perf_counter() - begin) * 1e3)
-    size = len(model) if isinstance(model, (bytes, bytearray)) else os.path.getsize(model)
-    return {
-        "num_threads": num_threads,
-        "xnnpack": xnnpack,
-        "runs": len(times),
-        "median_ms": float(np.median(times)),
-        "p90_ms": float(np.percentile(times, 90)),
-        "min_ms": float(np.min(times)),
-        "size_bytes": int(size),
-    }
+    return times
 
 
 def benchmark_files(paths, threads=(1, 2), xnnpack_modes=(True, False), warmup=5, runs=30, gpu_check=False,

@@ -9,7 +9,10 @@ import collections
 
 
 def xnnpack_coverage(model, num_threads=1):
-    """`{"delegated": {op: n}, "not_delegated": {op: n}, "total": n, "delegated_count": n}`.
+    """`{"delegated": {op: n}, "not_delegated": {op: n}, "total", "delegated_count", "not_delegated_nodes"}`.
+
+    `not_delegated_nodes` says where each missed op is: its node index and output tensor names
+    (which carry the Keras layer names).
 
     Args:
         model: flatbuffer bytes or a `.tflite` path.
@@ -29,14 +32,22 @@ def xnnpack_coverage(model, num_threads=1):
         if wrapper.NodeName(node) == "DELEGATE":
             delegated_outputs.add(tuple(wrapper.NodeOutputs(node)))
     delegated, not_delegated = collections.Counter(), collections.Counter()
+    tensor_names = {detail["index"]: detail["name"] for detail in interpreter.get_tensor_details()}
+    missed_nodes = []
     for node in range(original_count):
         name = wrapper.NodeName(node)
-        (delegated if tuple(wrapper.NodeOutputs(node)) in delegated_outputs else not_delegated)[name] += 1
+        outputs = tuple(wrapper.NodeOutputs(node))
+        if outputs in delegated_outputs:
+            delegated[name] += 1
+        else:
+            not_delegated[name] += 1
+            missed_nodes.append({"node": node, "op": name, "outputs": [tensor_names.get(i, str(i)) for i in outputs]})
     return {
         "delegated": dict(sorted(delegated.items())),
         "not_delegated": dict(sorted(not_delegated.items())),
         "total": original_count,
         "delegated_count": sum(delegated.values()),
+        "not_delegated_nodes": missed_nodes,  # where: node index, op and output tensor names
     }
 
 

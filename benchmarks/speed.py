@@ -1,0 +1,111 @@
+"""Speed of keras_hire models on this CPU, against the machine's float32 GEMM rate, in one run.
+
+    python benchmarks/speed.py                       # HireMLP-Small at 224x224
+    python benchmarks/speed.py --models=hire_mlp_small:224,cmt_small:224
+
+For each model (random weights; speed does not depend on them): batch-1 TFLite float32 and int8
+at 1 and 2 threads (XNNPACK), Keras with XLA, and the numpy 2048^3 float32 GEMM rate at 1 and 2
+threads, all timed alternately over --sweeps sweeps (figures are medians of the sweep medians,
+so that a noisy neighbour hits every runtime alike). Achieved GFLOP/s = 2 x MACs / latency,
+reported as a fraction of the GEMM rate at the same thread count. Also lists every op XNNPACK did
+not take. Writes --output_json and prints a markdown table for benchmarks/README.md.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+from absl import app, flags  # noqa: E402
+
+# One entry per model: "<registry name>:<input size>". Add a family with one more entry.
+DEFAULT_MODELS = [
+    "hire_mlp_small:224",
+    # "cmt_tiny:160",
+    # "cmt_small:224",
+    # "deit_small:224",
+    # "aug_vit_small:224",
+]
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", DEFAULT_MODELS, "registry_name:input_size entries.")
+flags.DEFINE_integer("sweeps", 5, "Alternating measurement sweeps.")
+flags.DEFINE_integer("runs", 15, "Timed invokes per runtime per sweep.")
+flags.DEFINE_integer("calibration", 16, "Random calibration images for the int8 file (speed only).")
+flags.DEFINE_string("output_json", "benchmarks/results.json", "Where to write all figures.")
+
+
+def measure_model(name, size, sweeps, runs, calibration):
+    """Every figure of one model; see the module docstring."""
+    import numpy as np
+
+    from keras_hire.export import (gemm_rate, keras_xla_latency, make_interpreter, time_interpreter, to_tflite,
+                                   xnnpack_coverage)
+    from keras_hire.models import create_model
+    from keras_hire.utils import count_macs
+
+    model = create_model(name, input_shape=(size, size, 3))
+    macs = count_macs(model)
+    print(f"[speed] {name}@{size}: {macs / 1e9:.3f} GMACs; converting ...", flush=True)
+    files = {"float32": to_tflite(model, "float32")}
+    images = np.random.default_rng(0).standard_normal((calibration, size, size, 3)).astype(np.float32)
+    files["int8"] = to_tflite(model, "int8", representative_data=[images])
+    coverage = {key: xnnpack_coverage(flatbuffer) for key, flatbuffer in files.items()}
+    interpreters = {(key, threads): make_interpreter(flatbuffer, num_threads=threads)
+                    for key, flatbuffer in files.items() for threads in (1, 2)}
+    samples = {key: [] for key in list(interpreters) + ["keras_xla", "gemm_1", "gemm_2"]}
+    for sweep in range(sweeps):
+        for threads in (1, 2):
+            samples[f"gemm_{threads}"].append(gemm_rate(threads, repeats=5)["median_gflops"])
+        for key, interpreter in interpreters.items():
+            samples[key].append(float(np.median(time_interpreter(interpreter, warmup=3, runs=runs))))
+        samples["keras_xla"].append(float(np.median(keras_xla_latency(model, runs=runs))))
+        print(f"[speed]   sweep {sweep + 1}/{sweeps}: float32 2 threads {samples[('float32', 2)][-1]:.1f} ms, "
+              f"GEMM 2 threads {samples['gemm_2'][-1]:.0f} GFLOP/s", flush=True)
+    median = {key: float(np.median(values)) for key, values in samples.items()}
+    rows = []
+    for key, threads in interpreters:
+        ms = median[(key, threads)]
+        rows.append(_row(name, size, macs, f"TFLite {key} (XNNPACK)", threads, ms, median[f"gemm_{threads}"],
+                         coverage[key], len(files[key])))
+    rows.append(_row(name, size, macs, "Keras + XLA (jit_compile)", 2, median["keras_xla"], median["gemm_2"]))
+    blas = gemm_rate(1, repeats=1)
+    return {"model": name, "size": size, "macs": macs, "rows": rows, "gemm_gflops": {"1": median["gemm_1"], "2": median["gemm_2"]},
+            "blas": blas["blas"], "unset_env": blas["unset_env"], "samples": {str(k): v for k, v in samples.items()},
+            "int8_speedup_2_threads": median[("float32", 2)] / median[("int8", 2)]}
+
+
+def _row(name, size, macs, runtime, threads, ms, gemm, coverage=None, size_bytes=None):
+    from keras_hire.export import format_not_delegated
+
+    gflops = 2 * macs / (ms / 1e3) / 1e9
+    return {"model": f"{name} @{size}", "runtime": runtime, "threads": threads, "ms": round(ms, 2),
+            "gflops": round(gflops, 1), "fraction_of_gemm": round(gflops / gemm, 3), "gemm_gflops": round(gemm, 1),
+            "size_mb": round(size_bytes / 1e6, 2) if size_bytes else None,
+            "xnnpack": f"{coverage['delegated_count']}/{coverage['total']}" if coverage else "-",
+            "not_delegated": format_not_delegated(coverage) if coverage else "-"}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from keras_hire.export import atomic_write_json, markdown_table
+
+    results = []
+    for entry in FLAGS.models:
+        name, _, size = entry.partition(":")
+        results.append(measure_model(name, int(size or 224), FLAGS.sweeps, FLAGS.runs, FLAGS.calibration))
+        atomic_write_json(FLAGS.output_json, results)
+    columns = [("model", "model"), ("runtime", "runtime"), ("threads", "threads"), ("ms", "ms"),
+               ("GFLOP/s", "gflops"), ("GEMM GFLOP/s", "gemm_gflops"), ("fraction of GEMM", "fraction_of_gemm"),
+               ("size MB", "size_mb"), ("XNNPACK ops", "xnnpack"), ("not delegated", "not_delegated")]
+    print(markdown_table([row for result in results for row in result["rows"]], columns))
+    for result in results:
+        print(f"{result['model']}: int8 is {result['int8_speedup_2_threads']:.2f}x faster than float32 at 2 threads; "
+              f"BLAS {result['blas']}; unset {result['unset_env'] or 'nothing'}")
+
+
+if __name__ == "__main__":
+    app.run(main)
