@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_hire.layers.cmt_init import depthwise_initializer, linear_initializer
+from keras_hire.layers.cmt_init import depthwise_initializer
+from keras_hire.layers.initializers import trunc_normal
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -61,7 +62,7 @@ class LightweightAttention(keras.layers.Layer):
 
         def dense(name):
             return keras.layers.Dense(
-                self.dim, name=name, kernel_initializer=linear_initializer(), dtype=self.dtype_policy
+                self.dim, name=name, kernel_initializer=trunc_normal(0.02), dtype=self.dtype_policy
             )
 
         self.q = dense("q")

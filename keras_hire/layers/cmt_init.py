@@ -1,5 +1,7 @@
-"""CMT's official initialisers in Keras terms (fresh instances: an unseeded Keras initializer
-instance gives the same values to every layer that shares it)."""
+"""CMT's official conv initialisers in Keras terms (linear layers use `initializers.trunc_normal`).
+
+Each call returns a fresh instance: an unseeded Keras initializer instance gives the same values
+to every layer that shares it."""
 
 import keras
 
@@ -16,8 +18,3 @@ def depthwise_initializer(channels):
     where Keras takes kh * kw for `(kh, kw, channels, 1)`; the scale makes up the difference.
     """
     return keras.initializers.VarianceScaling(2.0 / int(channels), "fan_out", "untruncated_normal")
-
-
-def linear_initializer():
-    """`trunc_normal_(std=0.02)` for linear layers."""
-    return keras.initializers.TruncatedNormal(stddev=0.02)

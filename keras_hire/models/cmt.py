@@ -5,7 +5,8 @@ import math
 import keras
 
 from keras_hire.layers import DropPath, InvertedResidualFFN, LightweightAttention, RelativePositionBias
-from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer, linear_initializer
+from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer
+from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.backbone import Backbone, validate_input_shape
 from keras_hire.models.registry import register_model
 
@@ -161,7 +162,7 @@ class CMT(Backbone):
             x = keras.layers.Activation("swish", name="_swish")(x)
             x = keras.layers.GlobalAveragePooling2D(name="_avg_pooling")(x)
             x = keras.layers.Dropout(dropout, name="_drop")(x)
-            x = keras.layers.Dense(num_classes, name="head", kernel_initializer=linear_initializer())(x)
+            x = keras.layers.Dense(num_classes, name="head", kernel_initializer=trunc_normal(0.02))(x)
         super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
 
         self.embed_dims = tuple(int(d) for d in embed_dims)
