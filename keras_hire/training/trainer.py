@@ -9,6 +9,7 @@ from keras_hire.training.config import TrainConfig
 from keras_hire.training.model_setup import build_model, compile_for_training, load_initial_weights
 from keras_hire.training.reports import metrics_path, plot_training_curves, weights_digest, write_metrics
 from keras_hire.training.strategy import is_chief, make_strategy, task_id
+from keras_hire.training.sync import SyncNonTrainableVariables
 
 
 def train(config: TrainConfig, strategy=None):
@@ -71,7 +72,9 @@ def train(config: TrainConfig, strategy=None):
             if chief:
                 plot_training_curves(os.path.join(config.model_dir, "training_curves.png"), records)
 
-        callbacks = [EpochCheckpoint(checkpoint_dir, history, write=chief, on_commit=on_commit)]
+        checkpoint = EpochCheckpoint(checkpoint_dir, history, write=chief, on_commit=on_commit)
+        # BatchNorm statistics are averaged over replicas first, so the checkpoint is the shared model.
+        callbacks = [SyncNonTrainableVariables(strategy), checkpoint]
         if config.tensorboard and chief:
             if _tensorboard_installed():
                 callbacks.append(keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs")))
@@ -80,7 +83,7 @@ def train(config: TrainConfig, strategy=None):
         model.fit(train_stream, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
                   validation_data=eval_stream, validation_steps=config.eval_steps, callbacks=callbacks,
                   verbose=config.verbose, shuffle=False)  # the stream is already shuffled per epoch
-        history = callbacks[0].history
+        history = checkpoint.history
     else:
         _log(f"all {config.epochs} epochs already done in {config.model_dir}; evaluating")
 

@@ -1,0 +1,207 @@
+"""keras_hire.training and training/train.py: schedule, strategies, checkpoints, reports,
+resume after SIGKILL, and two-worker MultiWorkerMirroredStrategy on localhost."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hire import training
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(REPO, "training", "train.py")
+TINY = json.dumps({"depths": [1, 1, 1, 1], "embed_dims": [8, 16, 16, 16]})
+CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _train_command(model_dir, *extra):
+    return [sys.executable, TRAIN, f"--model_kwargs={TINY}", "--dataset=mnist_5k", "--batch_size=32",
+            "--learning_rate=3e-3", f"--model_dir={model_dir}", "--verbose=2", "--nojit_compile",
+            "--notensorboard", *extra]
+
+
+def _env(**extra):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    return {**env, **CHILD_ENV, **extra}
+
+
+def test_warmup_cosine_schedule():
+    schedule = training.WarmupCosine(1e-3, total_steps=110, warmup_steps=10, warmup_lr=1e-6, min_lr=1e-5)
+    values = [float(schedule(step)) for step in (0, 5, 10, 60, 110, 500)]
+    np.testing.assert_allclose(values[0], 1e-6, rtol=1e-5)
+    np.testing.assert_allclose(values[1], 1e-6 + (1e-3 - 1e-6) / 2, rtol=1e-5)
+    np.testing.assert_allclose(values[2], 1e-3, rtol=1e-5)
+    np.testing.assert_allclose(values[3], (1e-3 + 1e-5) / 2, rtol=1e-4)
+    np.testing.assert_allclose(values[4:], 1e-5, rtol=1e-5)
+    assert training.WarmupCosine(**schedule.get_config()).get_config() == schedule.get_config()
+    with pytest.raises(ValueError, match="warmup_steps"):
+        training.WarmupCosine(1e-3, total_steps=10, warmup_steps=20)
+
+
+def test_config_validation_and_default_learning_rate():
+    assert training.TrainConfig(batch_size=1024).peak_learning_rate() == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="strategy"):
+        training.TrainConfig(strategy="horovod")
+    with pytest.raises(ValueError, match="mixed_precision"):
+        training.TrainConfig(mixed_precision="fp8")
+
+
+def test_strategies_by_name(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert isinstance(training.make_strategy("one_device"), tf.distribute.OneDeviceStrategy)
+    assert isinstance(training.make_strategy("mirrored"), tf.distribute.MirroredStrategy)
+    assert isinstance(training.make_strategy("auto"), tf.distribute.OneDeviceStrategy)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        training.make_strategy("multi_worker")
+    assert training.is_chief()
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+    assert not training.is_chief()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    assert training.is_chief()
+
+
+def test_weight_decay_skips_biases_and_norms():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    training.compile_for_training(model, training.TrainConfig(epochs=2, jit_compile=False), steps_per_epoch=5)
+    optimizer = model.optimizer
+    decayed = [v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)]
+    assert decayed == [model.layers[0].kernel.path]
+
+
+def test_checkpoints_are_atomic_and_restore_optimizer_state(tmp_path):
+    directory = str(tmp_path / "checkpoints")
+
+    def fresh():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        return training.compile_for_training(model, training.TrainConfig(epochs=3, jit_compile=False), 2)
+
+    x, y = np.random.rand(8, 4).astype("float32"), np.eye(2)[np.arange(8) % 2].astype("float32")
+    model = fresh()
+    callback = training.EpochCheckpoint(directory, [], keep=2)
+    model.fit(x, y, batch_size=4, epochs=3, callbacks=[callback], verbose=0)
+    files = sorted(os.listdir(directory))
+    assert files == ["epoch-0002.weights.h5", "epoch-0003.weights.h5", "state.json"]  # no temp files left
+    state = training.read_checkpoint_state(directory)
+    assert state["epoch"] == 3 and [r["epoch"] for r in state["history"]] == [1, 2, 3]
+    restored = fresh()
+    training.restore_checkpoint(restored, directory, state)
+    assert int(restored.optimizer.iterations.numpy()) == 6
+    for a, b in zip(model.weights + model.optimizer.variables, restored.weights + restored.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_train_in_process_writes_reports_and_eval_only_matches(tmp_path):
+    model_dir = str(tmp_path / "run")
+    config = training.TrainConfig(model_kwargs=json.loads(TINY), epochs=2, batch_size=32, steps_per_epoch=10,
+                                  eval_steps=4, model_dir=model_dir, jit_compile=False, tensorboard=False, verbose=0)
+    report = training.train(config)
+    for name in ("metrics.json", "training_curves.png", "model.keras", "checkpoints/state.json"):
+        assert os.path.exists(os.path.join(model_dir, name)), name
+    with open(os.path.join(model_dir, "metrics.json")) as handle:
+        saved = json.load(handle)
+    assert [r["epoch"] for r in saved["history"]] == [1, 2]
+    assert {"loss", "accuracy", "val_accuracy", "learning_rate", "seconds"} <= set(saved["history"][0])
+    assert saved["final"] == report["final"] and saved["config"]["model"] == "hire_mlp_tiny"
+    with open(os.path.join(model_dir, "training_curves.png"), "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    evaluated = training.train(training.TrainConfig(**{**config.__dict__, "eval_only": True}))
+    assert evaluated["final"]["accuracy"] == pytest.approx(report["final"]["accuracy"])
+
+
+def test_init_checkpoint_from_keras_file_keeps_a_resized_head_fresh(tmp_path):
+    from keras_hire.models import create_model
+
+    kwargs = json.loads(TINY)
+    source = create_model("hire_mlp_tiny", num_classes=10, input_shape=(28, 28, 1), **kwargs)
+    path = str(tmp_path / "source.keras")
+    source.save(path)
+    target = create_model("hire_mlp_tiny", num_classes=3, input_shape=(28, 28, 1), **kwargs)
+    message = training.load_initial_weights(target, path)
+    assert "kept fresh: head" in message
+    np.testing.assert_array_equal(target.get_layer("patch_embed.proj").kernel.numpy(),
+                                  source.get_layer("patch_embed.proj").kernel.numpy())
+
+
+def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_path):
+    model_dir = str(tmp_path / "run")
+    command = _train_command(model_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2")
+    state_path = os.path.join(model_dir, "checkpoints", "state.json")
+    process = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    done_at_kill = 0
+    while time.time() < deadline and process.poll() is None:
+        if os.path.exists(state_path):
+            with open(state_path) as handle:
+                done_at_kill = json.load(handle)["epoch"]
+            if done_at_kill >= 2:
+                break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed:\n" + process.stdout.read().decode()[-3000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 2 <= done_at_kill < 4
+    with open(state_path) as handle:
+        history_at_kill = json.load(handle)["history"]
+
+    resumed = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    log = resumed.stdout + resumed.stderr
+    resumed_from = int(log.split("after epoch ")[1].split()[0])
+    assert resumed_from >= done_at_kill  # at most the epoch in progress was lost
+    with open(os.path.join(model_dir, "metrics.json")) as handle:
+        metrics = json.load(handle)
+    assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3, 4]
+    assert metrics["history"][: len(history_at_kill)] == history_at_kill
+    assert f"Epoch {resumed_from + 1}/4" in log and f"Epoch {resumed_from}/4" not in log
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
+    model_dir = str(tmp_path / "run")
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    command = _train_command(model_dir, "--strategy=multi_worker", "--epochs=2", "--steps_per_epoch=4",
+                             "--eval_steps=2")
+    processes = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        processes.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=tf_config),
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    for process in processes:
+        try:
+            outputs.append(process.communicate(timeout=300)[0])
+        except subprocess.TimeoutExpired:
+            for other in processes:
+                other.kill()
+            raise
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-4000:]
+    assert "MultiWorkerMirroredStrategy, 2 replica(s), task worker_0" in outputs[0]
+    with open(os.path.join(model_dir, "metrics.json")) as handle:
+        chief = json.load(handle)
+    with open(os.path.join(model_dir, "workers", "worker_1", "metrics.json")) as handle:
+        other = json.load(handle)
+    assert chief["task"] == "worker_0" and other["task"] == "worker_1"
+    assert chief["weights_digest"] == other["weights_digest"]
+    assert chief["final"] == pytest.approx(other["final"])
+    assert os.path.exists(os.path.join(model_dir, "model.keras"))  # written by the chief only
+    assert sorted(os.listdir(os.path.join(model_dir, "workers"))) == ["worker_1"]
