@@ -141,6 +141,9 @@ def test_parse_gpu_log():
     assert set(parsed["rejected"]) == {"RESHAPE", "STRIDED_SLICE"} and (parsed["gpu_ops"], parsed["cpu_ops"]) == (23, 34)
     assert export.parse_gpu_log("Fully accelerated: True\n")["fully_accelerated"]
     assert not export.parse_gpu_log("No adapters found\n", returncode=1)["available"]
+    broken = export.parse_gpu_log("E0 environment.cc:105] Validation error: [Invalid ComputePipeline] bad\n"
+                                  "Fully accelerated: True\n")
+    assert broken["fully_accelerated"] and broken["runtime_errors"] == ["[Invalid ComputePipeline] bad"]
 
 
 def test_atomic_writes_keep_the_old_file_on_failure(tmp_path):

@@ -93,6 +93,8 @@ def benchmark_markdown(rows):
 def _gpu_summary(gpu):
     if not gpu["available"]:
         return "no Vulkan device (run tflite/install_gpu_check.sh)"
+    if gpu.get("runtime_errors"):
+        return f"ops accepted, but {len(gpu['runtime_errors'])} kernel error(s) on the device: {gpu['runtime_errors'][0][:80]}"
     if gpu["fully_accelerated"]:
         return "fully accelerated"
     return "; ".join(f"{op}: {reason}" for op, reason in gpu["rejected"].items()) or "partly accelerated"

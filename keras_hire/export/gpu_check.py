@@ -19,7 +19,10 @@ _SUMMARY = re.compile(r"(\d+) operations will run on the GPU, and the remaining 
 
 
 def gpu_delegate_check(tflite_path, timeout=600):
-    """`{"available": bool, "fully_accelerated": bool|None, "rejected": {op: reason}, "gpu_ops", "cpu_ops", "log"}`.
+    """`{"available", "fully_accelerated", "rejected": {op: reason}, "runtime_errors", "gpu_ops", "cpu_ops", "log"}`.
+
+    `runtime_errors` lists WebGPU validation errors: the delegate took the graph but its kernels
+    failed on the device, so the file would not run on this GPU path despite full acceptance.
 
     `available=False` (with the reason in `log`) when no usable Vulkan device is installed.
     """
@@ -48,9 +51,12 @@ def parse_gpu_log(log, returncode=0):
     fully = "Fully accelerated: True" in log or (summary is not None and summary.group(2) == "0")
     if no_device and not rejected and summary is None and not fully:
         return {"available": False, "fully_accelerated": None, "rejected": {}, "log": log[-2000:]}
+    # The delegate can accept every op and still fail to build its kernels on the device.
+    errors = [line.split("Validation error:", 1)[1].strip() for line in log.splitlines() if "Validation error:" in line]
     return {
         "available": True,
         "fully_accelerated": bool(fully and not rejected),
+        "runtime_errors": errors,
         "rejected": rejected,
         "gpu_ops": int(summary.group(1)) if summary else None,
         "cpu_ops": int(summary.group(2)) if summary else None,

@@ -47,7 +47,7 @@ def run_quickstart(model_dir="runs/quickstart", epochs=8, threads=(1, 2), log=pr
     for entry in export["files"]:
         row = {"artefact": f"TFLite {entry['quantization']}", "accuracy": f"{100 * entry['tflite_accuracy']:.2f}%",
                "size": megabytes(entry["size_bytes"]), "agreement": f"{100 * entry['agreement']:.1f}%",
-               "delta": f"{-entry['accuracy_drop']:+.2f}",
+               "delta": f"{0.0 - entry['accuracy_drop'] + 0.0:+.2f}",
                "delegated": f"{entry['xnnpack']['delegated_count']}/{entry['xnnpack']['total']}",
                "not_delegated": entry["not_delegated"]}
         for result in bench:
@@ -63,7 +63,7 @@ def run_quickstart(model_dir="runs/quickstart", epochs=8, threads=(1, 2), log=pr
                "benchmark_seconds": round(finished - exported, 1), "total_seconds": round(finished - started, 1),
                "epochs": epochs, "final": report["final"]}
     timing = (f"\nwall time: {summary['total_seconds']:.0f} s (train {summary['train_seconds']:.0f} s, export + verify "
-              f"{summary['export_seconds']:.0f} s, benchmark {summary['benchmark_seconds']:.0f} s)\n")
+              f"{summary['export_seconds']:.0f} s, benchmark {summary['benchmark_seconds']:.1f} s)\n")
     atomic_write_text(os.path.join(model_dir, "quickstart.md"), table + timing)
     atomic_write_json(os.path.join(model_dir, "quickstart.json"), summary)
     return table + timing, summary
