@@ -118,6 +118,15 @@ def test_train_in_process_writes_reports_and_eval_only_matches(tmp_path):
     assert evaluated["final"]["accuracy"] == pytest.approx(report["final"]["accuracy"])
 
 
+def test_mixed_bfloat16_trains_and_restores_the_global_policy(tmp_path):
+    config = training.TrainConfig(model_kwargs=json.loads(TINY), epochs=1, batch_size=32, steps_per_epoch=3,
+                                  eval_steps=1, model_dir=str(tmp_path), mixed_precision="mixed_bfloat16",
+                                  jit_compile=False, tensorboard=False, verbose=0)
+    report = training.train(config)
+    assert np.isfinite(report["history"][0]["loss"])
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
 def test_init_checkpoint_from_keras_file_keeps_a_resized_head_fresh(tmp_path):
     from keras_hire.models import create_model
 
@@ -163,6 +172,16 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
     assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3, 4]
     assert metrics["history"][: len(history_at_kill)] == history_at_kill
     assert f"Epoch {resumed_from + 1}/4" in log and f"Epoch {resumed_from}/4" not in log
+
+    # Same data order, optimizer state and step: the resumed run ends where an uninterrupted one does.
+    straight_dir = str(tmp_path / "straight")
+    straight = subprocess.run(_train_command(straight_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2"),
+                              cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    resumed_model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
+    straight_model = keras.models.load_model(os.path.join(straight_dir, "model.keras"), compile=False)
+    for a, b in zip(resumed_model.weights, straight_model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
 
 
 def _free_ports(count):

@@ -13,7 +13,8 @@ def _options(tf):
     return options
 
 
-def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment=None, channels=None):
+def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment=None, channels=None,
+                  epoch_steps=None):
     """The training stream: `(images float32 normalised (B, H, W, C), one-hot labels (B, K))`.
 
     Endless: epoch `e` is the source shuffled with seed `(seed, e)` and cut into full batches,
@@ -29,6 +30,9 @@ def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment
         start_epoch: first epoch of the stream (for resuming).
         augment: an `AugmentConfig` (default: none).
         channels: the model's input channels (default: the source's).
+        epoch_steps: batches per epoch when `fit` runs shorter epochs than a full pass; epoch
+            `e` is then the first `epoch_steps` batches of its shuffle, so that resuming
+            stays aligned with the uninterrupted run.
     """
     import tensorflow as tf
 
@@ -38,7 +42,8 @@ def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment
     num_classes = source.num_classes
     resize_only = not augment.random_resized_crop and source.native_size == image_size
     augmenter = BatchAugmenter(augment, _channel_stats(source.mean, channels), _channel_stats(source.std, channels), seed)
-    per_epoch = steps_per_epoch(source, batch_size)
+    full_epoch = steps_per_epoch(source, batch_size)
+    per_epoch = min(epoch_steps, full_epoch) if epoch_steps else full_epoch
 
     def prepare_examples(examples, epoch):
         def prepare(index, example):

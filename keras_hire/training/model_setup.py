@@ -31,7 +31,7 @@ def compile_for_training(model, config, steps_per_epoch):
     optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     if model.outputs[0].shape[-1] > 5:
-        metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+        metrics.append(_Float32TopK(5, name="top5"))
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
@@ -74,3 +74,10 @@ def load_initial_weights(model, path):
     skip = ("head.",) if head is not None and head.shape[0] != model.outputs[0].shape[-1] else ()
     loaded = load_pytorch_weights(model, state, skip=skip)
     return f"loaded {len(loaded)} tensors from {path}" + (" (classifier left fresh: class count differs)" if skip else "")
+
+
+class _Float32TopK(keras.metrics.TopKCategoricalAccuracy):
+    """Top-k accuracy that accepts bfloat16/float16 logits (TF's in_top_k takes float32 only)."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(y_true, keras.ops.cast(y_pred, "float32"), sample_weight)

@@ -20,13 +20,21 @@ def train(config: TrainConfig, strategy=None):
     Writes into `model_dir`: `checkpoints/`, `logs/` (TensorBoard), `model.keras` (final),
     `metrics.json` and `training_curves.png`.
     """
+    strategy = strategy or make_strategy(config.strategy, config.tpu)  # first: multi-worker needs it
+    previous_policy = keras.mixed_precision.global_policy()
+    if config.mixed_precision != "none":
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+    try:
+        return _train(config, strategy)
+    finally:  # the policy is process-global; leave it as the caller had it
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(config, strategy):
     import dataclasses
 
     from keras_hire import data
 
-    strategy = strategy or make_strategy(config.strategy, config.tpu)  # first: multi-worker needs it
-    if config.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     chief, task = is_chief(), task_id()
     _log(f"strategy {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s), task {task}")
@@ -65,7 +73,8 @@ def train(config: TrainConfig, strategy=None):
             mixup=config.mixup, cutmix=config.cutmix,
         )
         train_stream = data.train_dataset(train_source, image_size, config.batch_size, seed=config.seed,
-                                          start_epoch=start_epoch, augment=augment, channels=channels)
+                                          start_epoch=start_epoch, augment=augment, channels=channels,
+                                          epoch_steps=steps)
 
         def on_commit(records):
             write_metrics(report_path, config_dict, records)
