@@ -116,7 +116,7 @@ def main(argv):
                ("size MB", "size_mb"), ("XNNPACK ops", "xnnpack"), ("not delegated", "not_delegated")]
     print(markdown_table([row for result in results for row in result["rows"]], columns))
     for result in results:
-        print(f"{result['model']}: int8 is {result['int8_speedup_2_threads']:.2f}x faster than float32 at 2 threads; "
+        print(f"{result['model']}: int8 speed-up over float32 at 2 threads {result['int8_speedup_2_threads']:.2f}x; "
               f"BLAS {result['blas']}; unset {result['unset_env'] or 'nothing'}")
 
 
