@@ -25,10 +25,10 @@ from absl import app, flags  # noqa: E402
 # One entry per model: "<registry name>:<input size>". Add a family with one more entry.
 DEFAULT_MODELS = [
     "hire_mlp_small:224",
-    # "cmt_tiny:160",
-    # "cmt_small:224",
-    # "deit_small:224",
-    # "aug_vit_small:224",
+    "cmt_tiny:160",
+    "cmt_small:224",
+    "deit_small:224",
+    "aug_vit_small:224",
 ]
 
 FLAGS = flags.FLAGS
