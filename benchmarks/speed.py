@@ -1,6 +1,6 @@
 """Speed of keras_hire models on this CPU, against the machine's float32 GEMM rate, in one run.
 
-    python benchmarks/speed.py                       # HireMLP-Small at 224x224
+    python benchmarks/speed.py                       # Hire-MLP-S, CMT-Ti, CMT-S, DeiT-S, Aug-ViT-S
     python benchmarks/speed.py --models=hire_mlp_small:224,cmt_small:224
 
 For each model (random weights; speed does not depend on them): batch-1 TFLite float32 and int8
