@@ -37,8 +37,11 @@ class Backbone(keras.Model):
     """A functional model whose calls check the image batch and that exposes pyramid features.
 
     Subclasses build their graph in `__init__`, pass `pyramid_outputs` (a dict of stage name to
-    symbolic tensor), and return every constructor argument from `get_config`.
+    symbolic tensor), keep every other constructor argument as an attribute of the same name and
+    list those names in `config_keys`, so that `get_config` returns them all.
     """
+
+    config_keys = ()
 
     def __init__(self, inputs, outputs, pyramid_outputs=None, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -74,6 +77,15 @@ class Backbone(keras.Model):
                 f"batch of shape {tuple(shape)}. Resize the images, or build the model for this size with "
                 f"input_shape={got[:2] + (expected[-1],)}."
             )
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "input_shape": tuple(self.inputs[0].shape[1:])}
+        config.update({key: getattr(self, key) for key in self.config_keys})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def feature_extractor(self):
         """A `keras.Model` from the image to the dict of pyramid feature maps (for dense heads)."""

@@ -162,29 +162,12 @@ class CaiT(TokenBackbone):
         self.dropout = float(dropout)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "patch_size": self.patch_size,
-            "embed_dim": self.embed_dim,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio,
-            "qkv_bias": self.qkv_bias,
-            "class_attention_depth": self.class_attention_depth,
-            "layer_scale_init": self.layer_scale_init,
-            "num_classes": self.num_classes,
-            "input_shape": tuple(self.inputs[0].shape[1:]),
-            "include_top": self.include_top,
-            "drop_path_rate": self.drop_path_rate,
-            "dropout": self.dropout,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    # Constructor arguments that get_config returns besides name and input_shape.
+    config_keys = (
+        "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias",
+        "class_attention_depth", "layer_scale_init", "num_classes", "include_top", "drop_path_rate",
+        "dropout", "layer_norm_epsilon",
+    )
 
 
 def _residual(x, branch, dim, init_value, drop_path_rate, gamma_name, add_name):

@@ -177,27 +177,11 @@ class CMT(Backbone):
         self.drop_path_rate = float(drop_path_rate)
         self.dropout = float(dropout)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "embed_dims": self.embed_dims,
-            "stem_channels": self.stem_channels,
-            "depths": self.depths,
-            "num_heads": self.num_heads,
-            "mlp_ratios": self.mlp_ratios,
-            "kv_reductions": self.kv_reductions,
-            "fc_dim": self.fc_dim,
-            "num_classes": self.num_classes,
-            "input_shape": tuple(self.inputs[0].shape[1:]),
-            "include_top": self.include_top,
-            "drop_path_rate": self.drop_path_rate,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    # Constructor arguments that get_config returns besides name and input_shape.
+    config_keys = (
+        "embed_dims", "stem_channels", "depths", "num_heads", "mlp_ratios", "kv_reductions",
+        "fc_dim", "num_classes", "include_top", "drop_path_rate", "dropout",
+    )
 
     def load_resized_weights(self, source):
         """Copies every weight of a CMT built for another input size, resizing the position biases.

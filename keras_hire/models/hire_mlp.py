@@ -144,26 +144,11 @@ class HireMLP(Backbone):
         self.drop_path_rate = float(drop_path_rate)
         self.dropout = float(dropout)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "depths": self.depths,
-            "embed_dims": self.embed_dims,
-            "mlp_ratios": self.mlp_ratios,
-            "region_sizes": self.region_sizes,
-            "shift_strides": self.shift_strides,
-            "shift_dilations": self.shift_dilations,
-            "num_classes": self.num_classes,
-            "input_shape": tuple(self.inputs[0].shape[1:]),
-            "include_top": self.include_top,
-            "drop_path_rate": self.drop_path_rate,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    # Constructor arguments that get_config returns besides name and input_shape.
+    config_keys = (
+        "depths", "embed_dims", "mlp_ratios", "region_sizes", "shift_strides", "shift_dilations",
+        "num_classes", "include_top", "drop_path_rate", "dropout",
+    )
 
 
 def _hire_block(x, dim, mlp_ratio, region_size, step, drop_path_rate, dropout, name):

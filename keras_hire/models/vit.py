@@ -202,30 +202,12 @@ class VisionTransformer(TokenBackbone):
         self.num_circulant_blocks = int(num_circulant_blocks)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "patch_size": self.patch_size,
-            "embed_dim": self.embed_dim,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio,
-            "qkv_bias": self.qkv_bias,
-            "num_classes": self.num_classes,
-            "input_shape": tuple(self.inputs[0].shape[1:]),
-            "include_top": self.include_top,
-            "drop_path_rate": self.drop_path_rate,
-            "dropout": self.dropout,
-            "distilled": self.distilled,
-            "augmented_shortcuts": self.augmented_shortcuts,
-            "num_circulant_blocks": self.num_circulant_blocks,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    # Constructor arguments that get_config returns besides name and input_shape.
+    config_keys = (
+        "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias", "num_classes",
+        "include_top", "drop_path_rate", "dropout", "distilled", "augmented_shortcuts",
+        "num_circulant_blocks", "layer_norm_epsilon",
+    )
 
 
 def check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_classes, include_top):
