@@ -10,21 +10,15 @@ import tempfile
 
 
 def atomic_write_bytes(path, data):
-    """Writes `data` (bytes) to `path` atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(handle, "wb") as file:
+    """Writes `data` (bytes) to `path` atomically, synced to disk before the rename."""
+
+    def write(temp):
+        with open(temp, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        _make_readable(temp)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+
+    atomic_save(path, write)
 
 
 def atomic_write_text(path, text):
