@@ -13,6 +13,7 @@ from keras_hire.export.atomic import atomic_save, atomic_write_bytes, atomic_wri
 from keras_hire.export.benchmark import benchmark_files, benchmark_markdown, benchmark_tflite, time_interpreter
 from keras_hire.export.coverage import format_not_delegated, xnnpack_coverage
 from keras_hire.export.files import export_markdown, export_tflite_files
+from keras_hire.export.float_depthwise import float_depthwise_weights
 from keras_hire.export.gpu_check import gpu_delegate_check, parse_gpu_log
 from keras_hire.export.interpreter import make_interpreter, run_tflite
 from keras_hire.export.machine import gemm_rate, keras_xla_latency
@@ -23,7 +24,8 @@ from keras_hire.export.workflow import export_keras_file
 
 __all__ = [
     "QUANTIZATIONS", "UnsupportedOpError", "atomic_save", "atomic_write_bytes", "atomic_write_json",
-    "atomic_write_text", "benchmark_files", "benchmark_markdown", "benchmark_tflite", "export_keras_file", "export_markdown", "export_tflite_files", "format_not_delegated",
+    "atomic_write_text", "benchmark_files", "benchmark_markdown", "benchmark_tflite", "export_keras_file", "export_markdown", "export_tflite_files", "float_depthwise_weights",
+    "format_not_delegated",
     "gemm_rate", "gpu_delegate_check", "keras_xla_latency", "make_interpreter", "markdown_table", "parse_gpu_log", "run_tflite",
     "time_interpreter", "tflite_op_names", "to_tflite", "verify_against_keras", "xnnpack_coverage",
 ]

@@ -3,6 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from keras_hire.export.float_depthwise import float_depthwise_weights
+
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
 
@@ -18,8 +20,10 @@ def to_tflite(model, quantization="float32", representative_data=None):
 
     Args:
         model: a Keras model with one image input.
-        quantization: `"float32"`, `"float16"` (float16 weights), `"dynamic"` (int8 weights,
-            float activations) or `"int8"` (full integer, int8 input and output).
+        quantization: `"float32"`, `"float16"` (float16 weights), `"dynamic"` (dynamic-range:
+            int8 weights, activations quantized on the fly by the int8 kernels; depthwise
+            filters stay float, see `float_depthwise_weights`) or `"int8"` (full integer, int8
+            input and output).
         representative_data: for `"int8"`, an iterable of float32 image batches (any batch size)
             that covers the input distribution, e.g. 100-500 training images.
 
@@ -69,6 +73,8 @@ def to_tflite(model, quantization="float32", representative_data=None):
     bad = sorted({op for op in ops if op.startswith("Flex") or op in ("VAR_HANDLE", "READ_VARIABLE", "CUSTOM")})
     if bad:
         raise UnsupportedOpError(f"The converted model contains non-builtin ops: {', '.join(bad)}.")
+    if quantization == "dynamic":
+        flatbuffer = float_depthwise_weights(flatbuffer)
     return flatbuffer
 
 

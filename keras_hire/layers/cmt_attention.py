@@ -19,8 +19,10 @@ class LightweightAttention(keras.layers.Layer):
     of shape `[heads, N, M]` (see `RelativePositionBias`).
 
     Every tensor stays at most 4-D: heads are split as `(batch, N, heads, head_dim)` and
-    transposed to `(batch, heads, N, head_dim)`, the logits are `(batch, heads, N, M)`. The
-    official 5-D `qkv` layout never appears, so TFLite exports fit XNNPACK and the GPU delegate.
+    transposed to `(batch, heads, N, head_dim)`, the logits are `(batch, heads, N, M)` (with one
+    head, 3-D products and no transposes). The official 5-D `qkv` layout never appears, so
+    TFLite exports fit XNNPACK and the GPU delegate. The logit scale is folded into the query
+    projection's weights, so the file has no multiply over the `N x M` logits.
 
     Args:
         dim: int, input (and output) channels; a multiple of `num_heads`.
@@ -118,17 +120,25 @@ class LightweightAttention(keras.layers.Layer):
             kv = self.sr_norm(self.sr(x), training=training)
         n_kv = kv.shape[1] * kv.shape[2]
 
-        q = ops.reshape(self.q(x), (-1, height * width, heads, head_dim))
-        q = ops.transpose(q, (0, 2, 1, 3))  # (batch, heads, N, head_dim)
-        key = ops.reshape(self.k(kv), (-1, n_kv, heads, head_dim))
-        key = ops.transpose(key, (0, 2, 3, 1))  # (batch, heads, head_dim, M)
-        value = ops.reshape(self.v(kv), (-1, n_kv, heads, head_dim))
-        value = ops.transpose(value, (0, 2, 1, 3))  # (batch, heads, M, head_dim)
+        # The logit scale is folded into the query projection (constant-folded at export).
+        q = ops.matmul(x, self.q.kernel * self.scale) + self.q.bias * self.scale
+        if heads == 1:  # no head axis to move: 3-D products, no transposes
+            q = ops.reshape(q, (-1, height * width, head_dim))
+            key = ops.transpose(ops.reshape(self.k(kv), (-1, n_kv, head_dim)), (0, 2, 1))
+            value = ops.reshape(self.v(kv), (-1, n_kv, head_dim))
+        else:
+            q = ops.transpose(ops.reshape(q, (-1, height * width, heads, head_dim)), (0, 2, 1, 3))
+            key = ops.reshape(self.k(kv), (-1, n_kv, heads, head_dim))
+            key = ops.transpose(key, (0, 2, 3, 1))  # (batch, heads, head_dim, M)
+            value = ops.reshape(self.v(kv), (-1, n_kv, heads, head_dim))
+            value = ops.transpose(value, (0, 2, 1, 3))  # (batch, heads, M, head_dim)
+            bias = bias[None]
 
-        logits = ops.matmul(q, key) * ops.cast(self.scale, q.dtype) + bias[None]
-        weights = self.attention_drop(ops.softmax(logits, axis=-1), training=training)
-        y = ops.matmul(weights, value)  # (batch, heads, N, head_dim)
-        y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (-1, height, width, self.dim))
+        weights = self.attention_drop(ops.softmax(ops.matmul(q, key) + bias, axis=-1), training=training)
+        y = ops.matmul(weights, value)  # (batch, [heads,] N, head_dim)
+        if heads > 1:
+            y = ops.transpose(y, (0, 2, 1, 3))
+        y = ops.reshape(y, (-1, height, width, self.dim))
         return self.proj_drop(self.proj(y), training=training)
 
     def compute_output_shape(self, input_shape):

@@ -1,8 +1,11 @@
 """CMT's inverted residual feed-forward network (IRFFN) on NHWC maps."""
 
 import keras
+from keras import ops
 
+from keras_hire.layers.batch_norm_fold import batch_norm_affine, fold_into_pointwise
 from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer
+from keras_hire.layers.residual_depthwise import ResidualDepthwiseConv2D
 
 _BN = dict(epsilon=1e-5, momentum=0.9)
 
@@ -15,6 +18,10 @@ class InvertedResidualFFN(keras.layers.Layer):
     `h = BN(GELU(Conv1x1(x)))`, `h = BN(GELU(DWConv3x3(h) + h))`, `y = BN(Conv1x1(h))`; all
     convs have biases, the activation comes before each BatchNorm (so the BatchNorms cannot
     be folded into the preceding convs), and GELU is the exact (erf) form.
+
+    At inference the graph is leaner with the same result: the depthwise shortcut is folded
+    into the depthwise kernel (`ResidualDepthwiseConv2D`), and the last two BatchNorms into
+    the 1x1 output conv, so a TFLite file has no element-wise pass for them.
 
     Args:
         dim: int, input (and output) channels.
@@ -42,8 +49,8 @@ class InvertedResidualFFN(keras.layers.Layer):
             self.hidden_dim, 1, name="conv1", kernel_initializer=conv_initializer(), dtype=policy
         )
         self.conv1_norm = keras.layers.BatchNormalization(name="conv1_norm", dtype=policy, **_BN)
-        self.proj = keras.layers.DepthwiseConv2D(
-            3, padding="same", name="proj", depthwise_initializer=depthwise_initializer(self.hidden_dim), dtype=policy
+        self.proj = ResidualDepthwiseConv2D(
+            3, name="proj", depthwise_initializer=depthwise_initializer(self.hidden_dim), dtype=policy
         )
         self.proj_norm = keras.layers.BatchNormalization(name="proj_norm", dtype=policy, **_BN)
         self.conv2 = keras.layers.Conv2D(self.dim, 1, name="conv2", kernel_initializer=conv_initializer(), dtype=policy)
@@ -64,9 +71,15 @@ class InvertedResidualFFN(keras.layers.Layer):
     def call(self, x, training=None):
         h = self.conv1_norm(keras.activations.gelu(self.conv1(x), approximate=False), training=training)
         h = self.drop(h, training=training)
-        h = self.proj(h) + h
-        h = self.proj_norm(keras.activations.gelu(h, approximate=False), training=training)
-        y = self.conv2_norm(self.conv2(h), training=training)
+        h = keras.activations.gelu(self.proj(h), approximate=False)  # proj(h) = DWConv(h) + h
+        if training:
+            y = self.conv2_norm(self.conv2(self.proj_norm(h, training=True)), training=True)
+        else:
+            kernel, bias = fold_into_pointwise(
+                self.conv2.kernel, self.conv2.bias,
+                before=batch_norm_affine(self.proj_norm), after=batch_norm_affine(self.conv2_norm),
+            )
+            y = ops.conv(h, kernel, strides=1, padding="valid") + bias
         return self.drop(y, training=training)
 
     def compute_output_shape(self, input_shape):

@@ -6,6 +6,7 @@ from keras_hire.layers import (
     ClassAttention,
     ClassToken,
     DropPath,
+    LayerNorm,
     LayerScale,
     MultiHeadSelfAttention,
     PositionEmbedding,
@@ -112,12 +113,12 @@ class CaiT(TokenBackbone):
         intermediates, pyramid = {}, {}
         for i in range(depth):
             prefix = f"blocks.{i}"
-            y = keras.layers.LayerNormalization(name=f"{prefix}.norm1", **norm)(x)
+            y = LayerNorm(name=f"{prefix}.norm1", **norm)(x)
             y, attention = MultiHeadSelfAttention(
                 embed_dim, num_heads, qkv_bias=qkv_bias, talking_heads=True, dropout=dropout, name=f"{prefix}.attn"
             )(y)
             x = _residual(x, y, embed_dim, layer_scale_init, drop_path_rate, f"{prefix}.gamma_1", f"{prefix}.add1")
-            y = keras.layers.LayerNormalization(name=f"{prefix}.norm2", **norm)(x)
+            y = LayerNorm(name=f"{prefix}.norm2", **norm)(x)
             y = mlp(y, embed_dim, mlp_ratio, dropout, name=f"{prefix}.mlp")
             x = _residual(x, y, embed_dim, layer_scale_init, drop_path_rate, f"{prefix}.gamma_2", f"{prefix}.add2")
             intermediates[f"block_{i}"], intermediates[f"attn_{i}"] = x, attention
@@ -128,17 +129,17 @@ class CaiT(TokenBackbone):
         for j in range(class_attention_depth):
             prefix = f"blocks_token_only.{j}"
             cls = TokenSlice(0, 1, name=f"{prefix}.cls")(x)
-            y = keras.layers.LayerNormalization(name=f"{prefix}.norm1", **norm)(x)
+            y = LayerNorm(name=f"{prefix}.norm1", **norm)(x)
             y, attention = ClassAttention(embed_dim, num_heads, qkv_bias=qkv_bias, dropout=dropout,
                                           name=f"{prefix}.attn")(y)
             cls = _residual(cls, y, embed_dim, layer_scale_init, 0.0, f"{prefix}.gamma_1", f"{prefix}.add1")
-            y = keras.layers.LayerNormalization(name=f"{prefix}.norm2", **norm)(cls)
+            y = LayerNorm(name=f"{prefix}.norm2", **norm)(cls)
             y = mlp(y, embed_dim, mlp_ratio, dropout, name=f"{prefix}.mlp")
             cls = _residual(cls, y, embed_dim, layer_scale_init, 0.0, f"{prefix}.gamma_2", f"{prefix}.add2")
             x = keras.layers.Concatenate(axis=1, name=f"{prefix}.concat")([cls, patches])
             intermediates[f"cls_block_{j}"], intermediates[f"cls_attn_{j}"] = x, attention
 
-        x = keras.layers.LayerNormalization(name="norm", **norm)(x)
+        x = LayerNorm(name="norm", **norm)(x)
         intermediates["norm"] = x
         if include_top:
             x = TokenSlice(0, squeeze=True, name="pool")(x)

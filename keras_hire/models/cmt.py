@@ -4,7 +4,8 @@ import math
 
 import keras
 
-from keras_hire.layers import DropPath, InvertedResidualFFN, LightweightAttention, RelativePositionBias
+from keras_hire.layers import (DropPath, InvertedResidualFFN, LayerNorm, LightweightAttention,
+                               RelativePositionBias, ResidualDepthwiseConv2D)
 from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer
 from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.backbone import Backbone, validate_input_shape
@@ -139,7 +140,7 @@ class CMT(Backbone):
             x = keras.layers.Conv2D(
                 dim, 2, strides=2, name=f"patch_embed_{letter}.proj", kernel_initializer=conv_initializer()
             )(x)
-            x = keras.layers.LayerNormalization(epsilon=1e-5, name=f"patch_embed_{letter}.norm")(x)
+            x = LayerNorm(epsilon=1e-5, name=f"patch_embed_{letter}.norm")(x)
             bias = RelativePositionBias(
                 num_heads[stage], kv_reductions[stage], name=f"relative_pos_{letter}"
             )(x)
@@ -216,17 +217,14 @@ class CMT(Backbone):
 
 def _cmt_block(x, bias, dim, num_heads, hidden_dim, kv_reduction, drop_path_rate, name):
     """LPU: x + DWConv(x); x + DropPath(LMHSA(LN(x))); x + DropPath(IRFFN(LN(x)))."""
-    y = keras.layers.DepthwiseConv2D(
-        3, padding="same", name=f"{name}.proj", depthwise_initializer=depthwise_initializer(dim)
-    )(x)
-    x = keras.layers.Add(name=f"{name}.lpu_add")([x, y])
+    x = ResidualDepthwiseConv2D(3, name=f"{name}.proj", depthwise_initializer=depthwise_initializer(dim))(x)
 
-    y = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}.norm1")(x)
+    y = LayerNorm(epsilon=1e-6, name=f"{name}.norm1")(x)
     y = LightweightAttention(dim, num_heads, kv_reduction=kv_reduction, name=f"{name}.attn")([y, bias])
     y = DropPath(drop_path_rate, name=f"{name}.drop_path1")(y)
     x = keras.layers.Add(name=f"{name}.add1")([x, y])
 
-    y = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}.norm2")(x)
+    y = LayerNorm(epsilon=1e-6, name=f"{name}.norm2")(x)
     y = InvertedResidualFFN(dim, hidden_dim, name=f"{name}.mlp")(y)
     y = DropPath(drop_path_rate, name=f"{name}.drop_path2")(y)
     return keras.layers.Add(name=f"{name}.add2")([x, y])

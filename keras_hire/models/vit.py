@@ -6,6 +6,7 @@ from keras_hire.layers import (
     BlockCirculantDense,
     ClassToken,
     DropPath,
+    LayerNorm,
     MultiHeadSelfAttention,
     PositionEmbedding,
     ScaledAdd,
@@ -172,7 +173,7 @@ class VisionTransformer(TokenBackbone):
             intermediates[f"block_{i}"], intermediates[f"attn_{i}"] = x, attention
             pyramid[f"block_{i}"] = patch_grid(x, num_prefix, grid, name=f"blocks.{i}.grid")
 
-        x = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, name="norm")(x)
+        x = LayerNorm(epsilon=layer_norm_epsilon, name="norm")(x)
         intermediates["norm"] = x
         if include_top:
             cls = TokenSlice(0, squeeze=True, name="pool")(x)
@@ -251,7 +252,7 @@ def vit_block(x, dim, num_heads, mlp_ratio, qkv_bias, drop_path_rate, dropout, e
     """One pre-norm block, with Aug-ViT's augmented shortcuts when asked; returns (tokens, attention)."""
     scale = _TWO_SHORTCUT_SCALE if augmented_shortcuts in ("linear2", "circulant2") else 1.0
 
-    y = keras.layers.LayerNormalization(epsilon=epsilon, name=f"{name}.norm1")(x)
+    y = LayerNorm(epsilon=epsilon, name=f"{name}.norm1")(x)
     branch, attention = MultiHeadSelfAttention(dim, num_heads, qkv_bias=qkv_bias, dropout=dropout,
                                                name=f"{name}.attn")(y)
     branch = DropPath(drop_path_rate, name=f"{name}.drop_path1")(branch)
@@ -259,7 +260,7 @@ def vit_block(x, dim, num_heads, mlp_ratio, qkv_bias, drop_path_rate, dropout, e
     shortcuts = augmented(y, dim, augmented_shortcuts, num_circulant_blocks, shortcut_names)
     x = ScaledAdd(scale, name=f"{name}.add1")([x, branch, *shortcuts])
 
-    y = keras.layers.LayerNormalization(epsilon=epsilon, name=f"{name}.norm2")(x)
+    y = LayerNorm(epsilon=epsilon, name=f"{name}.norm2")(x)
     branch = mlp(y, dim, mlp_ratio, dropout, name=f"{name}.mlp")
     branch = DropPath(drop_path_rate, name=f"{name}.drop_path2")(branch)
     shortcuts = augmented(y, dim, augmented_shortcuts, num_circulant_blocks, (f"{name}.augs", f"{name}.augs2"))
