@@ -33,8 +33,9 @@ def main(argv):
                                    xnnpack_coverage)
     from keras_hire.models import create_model
     from keras_hire.utils import count_macs
+    from trained_like import perturb_normalization
 
-    model = create_model(FLAGS.model, input_shape=(FLAGS.size, FLAGS.size, 3))
+    model = perturb_normalization(create_model(FLAGS.model, input_shape=(FLAGS.size, FLAGS.size, 3)))
     stages = list(model.pyramid_outputs)
     prefixes = [(stage, keras.Model(model.inputs, model.pyramid_outputs[stage])) for stage in stages]
     prefixes.append(("head", model))

@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
+from keras_hire.layers.fused_projection import fused_projection
 from keras_hire.layers.initializers import trunc_normal
+
 
 def _init():
     """Linear/conv kernels: timm's trunc_normal(std=0.02), zero biases; fresh instances per layer."""
@@ -35,7 +37,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     The projections are three Dense layers `q`, `k`, `v` instead of one fused `qkv` followed by
     a 5-D reshape and `qkv[0]` indexing, so every tensor is at most 4-D
     (`(batch, heads, tokens, head_dim)`) and TFLite delegates (XNNPACK, GPU) take every op. The
-    converter splits timm's fused `qkv` weights into the three.
+    converter splits timm's fused `qkv` weights into the three. At call time their weights are
+    concatenated again (`fused_projection`: one wide GEMM and an even split in a TFLite file), and
+    the `1/sqrt(head_dim)` scale is folded into the query weights.
 
     Args:
         dim: int, the token width; a multiple of `num_heads`.
@@ -95,9 +99,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             self.proj_w.build((None, None, None, self.num_heads))
 
     def call(self, x, training=None):
-        q = split_heads(self.q(x) * self.scale, self.num_heads)
-        k = ops.transpose(split_heads(self.k(x), self.num_heads), (0, 1, 3, 2))
-        v = split_heads(self.v(x), self.num_heads)
+        q, k, v = fused_projection(x, [self.q, self.k, self.v], scales=[self.scale, 1.0, 1.0])
+        q = split_heads(q, self.num_heads)
+        k = ops.transpose(split_heads(k, self.num_heads), (0, 1, 3, 2))
+        v = split_heads(v, self.num_heads)
         logits = ops.matmul(q, k)  # (batch, heads, tokens, tokens)
         if self.talking_heads:
             logits = self._mix_heads(self.proj_l, logits)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_hire.layers.cmt_init import depthwise_initializer
+from keras_hire.layers.fused_projection import fused_projection
 from keras_hire.layers.initializers import trunc_normal
 
 
@@ -120,17 +121,22 @@ class LightweightAttention(keras.layers.Layer):
             kv = self.sr_norm(self.sr(x), training=training)
         n_kv = kv.shape[1] * kv.shape[2]
 
-        # The logit scale is folded into the query projection (constant-folded at export).
-        q = ops.matmul(x, self.q.kernel * self.scale) + self.q.bias * self.scale
+        # One GEMM per input map (q with k and v when there is no reduction); the logit scale is
+        # folded into the query weights. Both are constant-folded at export.
+        if self.sr is None:
+            q, key, value = fused_projection(x, [self.q, self.k, self.v], scales=[self.scale, 1.0, 1.0])
+        else:
+            (q,) = fused_projection(x, [self.q], scales=[self.scale])
+            key, value = fused_projection(kv, [self.k, self.v])
         if heads == 1:  # no head axis to move: 3-D products, no transposes
             q = ops.reshape(q, (-1, height * width, head_dim))
-            key = ops.transpose(ops.reshape(self.k(kv), (-1, n_kv, head_dim)), (0, 2, 1))
-            value = ops.reshape(self.v(kv), (-1, n_kv, head_dim))
+            key = ops.transpose(ops.reshape(key, (-1, n_kv, head_dim)), (0, 2, 1))
+            value = ops.reshape(value, (-1, n_kv, head_dim))
         else:
             q = ops.transpose(ops.reshape(q, (-1, height * width, heads, head_dim)), (0, 2, 1, 3))
-            key = ops.reshape(self.k(kv), (-1, n_kv, heads, head_dim))
+            key = ops.reshape(key, (-1, n_kv, heads, head_dim))
             key = ops.transpose(key, (0, 2, 3, 1))  # (batch, heads, head_dim, M)
-            value = ops.reshape(self.v(kv), (-1, n_kv, heads, head_dim))
+            value = ops.reshape(value, (-1, n_kv, heads, head_dim))
             value = ops.transpose(value, (0, 2, 1, 3))  # (batch, heads, M, head_dim)
             bias = bias[None]
 
