@@ -102,13 +102,17 @@ def _official_ffn(layer, x, training):
     return batch_norm(pointwise(h, layer.conv2), layer.conv2_norm)
 
 
-@pytest.mark.parametrize("training", [False, True])
-def test_ffn_folded_inference_and_training_equal_the_official_computation(training):
+@pytest.mark.parametrize("training,zero_gamma", [(False, False), (True, False), (False, True)])
+def test_ffn_folded_inference_and_training_equal_the_official_computation(training, zero_gamma):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 5, 6, 8)).astype(np.float32)
     layer = InvertedResidualFFN(8, 20)
     layer.build(x.shape)
     _randomize(layer, rng)
+    if zero_gamma:  # a pruned channel: the folded inference divides by the BatchNorm scale
+        gamma = layer.conv1_norm.gamma.numpy()
+        gamma[3] = 0.0
+        layer.conv1_norm.gamma.assign(gamma)
     np.testing.assert_allclose(layer(x, training=training), _official_ffn(layer, x, training), rtol=1e-4, atol=1e-4)
 
 

@@ -44,9 +44,14 @@ class ResidualDepthwiseConv2D(keras.layers.DepthwiseConv2D):
         centre[height // 2, width // 2] = 1.0
         self._centre_tap = centre
 
+    def residual_kernel(self):
+        """The depthwise kernel with the identity folded in: `kernel + centre tap`."""
+        return self.kernel + ops.cast(self._centre_tap, self.kernel.dtype)
+
     def call(self, inputs):
-        kernel = self.kernel + ops.cast(self._centre_tap, self.kernel.dtype)
-        outputs = ops.depthwise_conv(inputs, kernel, strides=1, padding="same", data_format=self.data_format)
+        outputs = ops.depthwise_conv(
+            inputs, self.residual_kernel(), strides=1, padding="same", data_format=self.data_format
+        )
         if self.use_bias:
             channels_last = self.data_format == "channels_last"
             outputs = outputs + ops.reshape(self.bias, (1, 1, 1, -1) if channels_last else (1, -1, 1, 1))
