@@ -117,3 +117,77 @@ def test_keras_round_trip_jax_and_tflite_without_gather(tmp_path):
     assert_jax_matches(model, builder, x, tmp_path)
     ops = assert_tflite_matches(model, x, tmp_path)
     assert "GATHER" not in ops and "GATHER_ND" not in ops  # the circulant kernels are constants
+
+
+def _numpy_forward(model, images, mode):
+    """The official augvit.py forward (Block.forward per mode), in float64 numpy, from the model's weights."""
+    from math import erf
+
+    gelu_erf = np.vectorize(erf)
+
+    def get(name, attr="kernel"):
+        return np.asarray(getattr(model.get_layer(name), attr).numpy(), np.float64)
+
+    def gelu(t):
+        return 0.5 * t * (1.0 + gelu_erf(t / np.sqrt(2.0)))
+
+    def layer_norm(t, name):
+        mean, var = t.mean(-1, keepdims=True), t.var(-1, keepdims=True)
+        return (t - mean) / np.sqrt(var + 1e-6) * get(name, "gamma") + get(name, "beta")
+
+    def linear(t, name):
+        layer = model.get_layer(name)
+        if hasattr(layer, "weight_list"):  # official Circulant_Linear: weight_list[index_matrix], (out, in)
+            kernel = layer.weight_list.numpy()[_official_index(t.shape[-1], 4)].T
+        else:
+            kernel = layer.kernel.numpy()
+        return t @ kernel + layer.bias.numpy()
+
+    def mlp(t, block):
+        return linear(gelu(linear(t, f"{block}.mlp.fc1")), f"{block}.mlp.fc2")
+
+    def softmax(t):
+        t = np.exp(t - t.max(-1, keepdims=True))
+        return t / t.sum(-1, keepdims=True)
+
+    batch, patch, dim, heads = images.shape[0], 8, 24, 3
+    grid = images.shape[1] // patch
+    patches = images.reshape(batch, grid, patch, grid, patch, 3).transpose(0, 1, 3, 2, 4, 5)
+    kernel = get("patch_embed.proj")  # (patch, patch, 3, dim)
+    tokens = np.einsum("bhwijc,ijcd->bhwd", patches, kernel).reshape(batch, -1, dim) + get("patch_embed.proj", "bias")
+    cls = model.get_layer("cls_token").weights[0].numpy().reshape(1, 1, dim)
+    x = np.concatenate([np.repeat(cls, batch, 0), tokens], 1) + model.get_layer("pos_embed").weights[0].numpy()
+    for i in range(2):
+        name = f"blocks.{i}"
+        x1 = layer_norm(x, f"{name}.norm1")
+        attention = model.get_layer(f"{name}.attn")
+
+        def project(t, dense):
+            return t @ dense.kernel.numpy() + dense.bias.numpy()
+
+        def split(t):
+            return t.reshape(batch, -1, heads, dim // heads).transpose(0, 2, 1, 3)
+
+        q, k, v = (split(project(x1, dense)) for dense in (attention.q, attention.k, attention.v))
+        weights = softmax(q @ k.transpose(0, 1, 3, 2) * (dim // heads) ** -0.5)
+        y = project((weights @ v).transpose(0, 2, 1, 3).reshape(batch, -1, dim), attention.proj)
+        if mode in ("linear", "circulant"):
+            x = x + y + linear(x1, f"{name}.augs_attn")
+            x2 = layer_norm(x, f"{name}.norm2")
+            x = x + mlp(x2, name) + linear(x2, f"{name}.augs")
+        else:
+            x = (x + y + gelu(linear(x1, f"{name}.augs_attn.0")) + gelu(linear(x1, f"{name}.augs_attn2.0"))) * 0.75
+            x2 = layer_norm(x, f"{name}.norm2")
+            x = (x + mlp(x2, name) + gelu(linear(x2, f"{name}.augs.0")) + gelu(linear(x2, f"{name}.augs2.0"))) * 0.75
+    return layer_norm(x, "norm")[:, 0] @ get("head") + get("head", "bias")
+
+
+@pytest.mark.parametrize("mode", ["linear", "circulant", "linear2", "circulant2"])
+def test_every_mode_equals_the_official_block_computation(mode):
+    model = VisionTransformer(**{**FIXTURE_CONFIG, "augmented_shortcuts": mode})
+    rng = np.random.default_rng(7)
+    for variable in model.weights:  # large enough that every GELU and shortcut matters
+        variable.assign(0.3 * rng.standard_normal(variable.shape).astype(np.float32))
+    images = rng.standard_normal((2, 32, 32, 3)).astype(np.float32)
+    expected = _numpy_forward(model, images.astype(np.float64), mode)
+    assert relative_error(model.predict(images, verbose=0), expected) < 1e-4
