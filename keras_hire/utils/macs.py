@@ -8,13 +8,26 @@ def count_macs(model, batch_size=1):
 
     Traces the inference graph (TensorFlow backend) and sums the MACs of every convolution
     (regular, depthwise, transposed) and every (batched) matrix product, attention included.
-    Normalisations, activations and element-wise ops are not counted, as in the papers.
+    Normalisations, activations and element-wise ops are not counted, as in the papers. Products
+    of weights alone (a kernel folded with a norm's statistics, which a TFLite conversion turns
+    into a constant) do not depend on the image and are not counted either.
     """
     import tensorflow as tf
 
     spec = tf.TensorSpec((batch_size,) + tuple(model.inputs[0].shape[1:]), tf.float32)
     graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
-    return int(sum(_op_macs(op) for op in _all_ops(graph)))
+    return int(sum(_op_macs(op) for op in _all_ops(graph, _ops_fed_by(graph.inputs[0]))))
+
+
+def _ops_fed_by(tensor):
+    """Every op downstream of `tensor` in its graph."""
+    reached, frontier = set(), [tensor]
+    while frontier:
+        for op in frontier.pop().consumers():
+            if op not in reached:
+                reached.add(op)
+                frontier.extend(op.outputs)
+    return reached
 
 
 def count_params(model, trainable_only=True):
@@ -23,8 +36,10 @@ def count_params(model, trainable_only=True):
     return int(sum(np.prod(w.shape) for w in weights))
 
 
-def _all_ops(graph):
+def _all_ops(graph, only=None):
     for op in graph.get_operations():
+        if only is not None and op not in only:
+            continue
         yield op
         # Ops inside functions (while/if bodies, nested tf.functions).
         for attr in ("then_branch", "else_branch", "body", "f"):
