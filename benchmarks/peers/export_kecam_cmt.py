@@ -36,6 +36,23 @@ def log(message):
     print(f"[peers/kecam] {message}", flush=True)
 
 
+def perturb_normalization_keras(model, seed):
+    """Trained-like norm values, as benchmarks/trained_like.py gives ours: at initialisation the
+    converter deletes identity norm multiplies and adds, which a trained model keeps."""
+    import numpy as np
+    import tf_keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model.submodules:
+        if not isinstance(layer, (tf_keras.layers.LayerNormalization, tf_keras.layers.BatchNormalization)):
+            continue
+        for variable in layer.weights:
+            name = variable.name.split("/")[-1].split(":")[0]
+            noise = 0.1 * rng.standard_normal(variable.shape).astype(np.float32)
+            base = 1.0 if name in ("gamma", "moving_variance") else 0.0
+            variable.assign(base + (np.abs(noise) if name == "moving_variance" else noise))
+
+
 def build_model(constructor, size, seed):
     """The kecam model with random weights, rebuilt on a fixed batch-1 input."""
     import tf_keras
@@ -43,6 +60,7 @@ def build_model(constructor, size, seed):
 
     tf_keras.utils.set_random_seed(seed)
     base = getattr(cmt, constructor)(input_shape=(size, size, 3), pretrained=None)
+    perturb_normalization_keras(base, seed)
     inputs = tf_keras.Input((size, size, 3), batch_size=1, name="input")
     model = tf_keras.Model(inputs, base(inputs), name=f"{base.name}_batch1")
     return base, model

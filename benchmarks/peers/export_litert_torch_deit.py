@@ -51,6 +51,14 @@ def build_model(seed):
 
     torch.manual_seed(seed)
     model = timm.create_model(TIMM_NAME, pretrained=False).eval()
+    # Trained-like LayerNorm values, as benchmarks/trained_like.py gives ours: at initialisation
+    # (weight 1, bias 0) the converter deletes the norm's multiply and add, which a trained model keeps.
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(1.0 + 0.1 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
     return model
 
 
