@@ -162,3 +162,22 @@ def test_fused_projection_equals_the_separate_layers_and_exports_one_gemm():
     uneven.build(x.shape)
     with pytest.raises(ValueError, match="equal units"):
         fused_projection(x, [denses[0], uneven])
+
+
+def test_ffn_folded_inference_runs_under_mixed_precision():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 5, 6, 8)).astype(np.float32)
+    reference = InvertedResidualFFN(8, 20)
+    reference.build(x.shape)
+    _randomize(reference, rng)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        layer = InvertedResidualFFN(8, 20)
+        layer.build(x.shape)
+        layer.set_weights(reference.get_weights())
+        y = layer(x, training=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert keras.backend.standardize_dtype(y.dtype) == "float16"
+    expected = np.asarray(reference(x, training=False))
+    np.testing.assert_allclose(np.asarray(y, np.float32), expected, rtol=2e-2, atol=2e-2 * np.abs(expected).max())

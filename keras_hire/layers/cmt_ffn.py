@@ -78,16 +78,18 @@ class InvertedResidualFFN(keras.layers.Layer):
                              training=True)
         # Inference: the same maps in fewer passes. BN1(h) = s * (h + t / s), and zero padding of
         # that is zero padding of h + t / s, so s moves into the depthwise kernel (exactly).
+        dtype = h.dtype  # the folds are computed in float32, then cast (mixed precision)
         scale, shift = batch_norm_affine(self.conv1_norm)
         scale = ops.where(ops.abs(scale) < 1e-12, 1e-12, scale)  # a zeroed channel stays finite
-        kernel = self.proj.residual_kernel() * ops.reshape(scale, (1, 1, -1, 1))
-        h = ops.depthwise_conv(h + shift / scale, kernel, strides=1, padding="same") + self.proj.bias
+        kernel = ops.cast(self.proj.residual_kernel(), "float32") * ops.reshape(scale, (1, 1, -1, 1))
+        h = h + ops.cast(shift / scale, dtype)
+        h = ops.depthwise_conv(h, ops.cast(kernel, dtype), strides=1, padding="same") + self.proj.bias
         h = keras.activations.gelu(h, approximate=False)
         kernel, bias = fold_into_pointwise(
             self.conv2.kernel, self.conv2.bias,
             before=batch_norm_affine(self.proj_norm), after=batch_norm_affine(self.conv2_norm),
         )
-        return ops.conv(h, kernel, strides=1, padding="valid") + bias
+        return ops.conv(h, ops.cast(kernel, dtype), strides=1, padding="valid") + ops.cast(bias, dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

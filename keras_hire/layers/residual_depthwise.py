@@ -11,8 +11,8 @@ class ResidualDepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
     `x + dwconv(x)` equals `dwconv'(x)` where `dwconv'` has 1 added to the centre tap of every
     channel's kernel. The variables are a plain `DepthwiseConv2D`'s (`kernel`, `bias`), so
-    weights load and save unchanged; only the graph loses one full-size ADD per use, which
-    matters on phones, where such element-wise passes cost as much as the conv itself.
+    weights load and save unchanged; only the graph loses one full-size ADD (a pass over the
+    whole feature map) per use.
 
     Args:
         kernel_size: odd int or pair of odd ints.
