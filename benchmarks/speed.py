@@ -56,6 +56,10 @@ def load_peers(manifest_path):
         for entry in json.load(handle):
             path = os.path.join(os.path.dirname(manifest_path), entry["path"])
             label = f"{entry['runtime']}, {entry['quantization']}"
+            if not os.path.exists(path):
+                print(f"[speed] {manifest_path} lists {path}, which does not exist: skipped "
+                      "(run the exporter again, see benchmarks/peers/README.md)", flush=True)
+                continue
             peers.setdefault((entry["model"], int(entry["size"])), {})[label] = path
     return peers
 

@@ -5,19 +5,23 @@ deletes identity multiplies and adds. A trained model keeps them, so timing an u
 would flatter it. Speed does not depend on the values otherwise.
 """
 
-import keras
 import numpy as np
+
+_NORM_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 def perturb_normalization(model, seed=0):
-    """Sets gamma ~ 1 + 0.1 N, beta and moving means ~ 0.1 N, moving variances ~ 1 + |0.1 N|."""
+    """Sets gamma ~ 1 + 0.1 N, beta and moving means ~ 0.1 N, moving variances ~ 1 + |0.1 N|.
+
+    Acts on every variable named like a LayerNorm/BatchNorm one (found through `model.weights`,
+    nested layers included); a LayerScale's `gamma` gets the same values, which changes no timing.
+    """
     rng = np.random.default_rng(seed)
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if not isinstance(layer, (keras.layers.LayerNormalization, keras.layers.BatchNormalization)):
+    for variable in model.weights:
+        name = variable.path.split("/")[-1]
+        if name not in _NORM_VARIABLES:
             continue
-        for variable in layer.weights:
-            noise = 0.1 * rng.standard_normal(variable.shape).astype(np.float32)
-            name = variable.path.split("/")[-1]
-            base = 1.0 if name in ("gamma", "moving_variance") else 0.0
-            variable.assign(base + (np.abs(noise) if name == "moving_variance" else noise))
+        noise = 0.1 * rng.standard_normal(variable.shape).astype(np.float32)
+        base = 1.0 if name in ("gamma", "moving_variance") else 0.0
+        variable.assign(base + (np.abs(noise) if name == "moving_variance" else noise))
     return model
