@@ -141,29 +141,6 @@ def test_dynamic_range_file_keeps_depthwise_float_and_runs_wholly_on_xnnpack():
     assert error < 0.05 * np.abs(expected).max(), error
 
 
-def test_fused_projection_equals_the_separate_layers_and_exports_one_gemm():
-    from keras_hire.layers.fused_projection import fused_projection
-
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((1, 5, 12)).astype(np.float32)
-    denses = [keras.layers.Dense(6) for _ in range(3)]
-    for dense in denses:
-        dense.build(x.shape)
-        _randomize(dense, rng)
-    fused = fused_projection(x, denses, scales=[0.5, 1.0, 2.0])
-    for output, dense, scale in zip(fused, denses, [0.5, 1.0, 2.0]):
-        np.testing.assert_allclose(output, dense(x) * scale, rtol=1e-5, atol=1e-5)
-
-    inputs = keras.Input((5, 12))
-    names = tflite_op_names(to_tflite(keras.Model(inputs, fused_projection(inputs, denses))))
-    assert names.count("FULLY_CONNECTED") == 1 and names.count("SPLIT") == 1, names
-
-    uneven = keras.layers.Dense(4)
-    uneven.build(x.shape)
-    with pytest.raises(ValueError, match="equal units"):
-        fused_projection(x, [denses[0], uneven])
-
-
 def test_ffn_folded_inference_runs_under_mixed_precision():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1, 5, 6, 8)).astype(np.float32)

@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from keras_hire.layers.attention import merge_heads, split_heads
-from keras_hire.layers.fused_projection import fused_projection
 from keras_hire.layers.initializers import trunc_normal
 
 
@@ -67,11 +66,9 @@ class ClassAttention(keras.layers.Layer):
             layer.build(input_shape)
 
     def call(self, x, training=None):
-        (q,) = fused_projection(x[:, :1], [self.q], scales=[self.scale])
-        q = split_heads(q, self.num_heads)  # (batch, heads, 1, head_dim)
-        k, v = fused_projection(x, [self.k, self.v])
-        k = ops.transpose(split_heads(k, self.num_heads), (0, 1, 3, 2))
-        v = split_heads(v, self.num_heads)
+        q = split_heads(self.q(x[:, :1]) * self.scale, self.num_heads)  # (batch, heads, 1, head_dim)
+        k = ops.transpose(split_heads(self.k(x), self.num_heads), (0, 1, 3, 2))
+        v = split_heads(self.v(x), self.num_heads)
         attention = ops.softmax(ops.matmul(q, k), axis=-1)
         attention = self.attn_drop(attention, training=training)
         y = merge_heads(ops.matmul(attention, v))

@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from keras_hire.layers.cmt_init import depthwise_initializer
-from keras_hire.layers.fused_projection import fused_projection
 from keras_hire.layers.initializers import trunc_normal
 
 
@@ -121,13 +120,8 @@ class LightweightAttention(keras.layers.Layer):
             kv = self.sr_norm(self.sr(x), training=training)
         n_kv = kv.shape[1] * kv.shape[2]
 
-        # One GEMM per input map (q with k and v when there is no reduction); the logit scale is
-        # folded into the query weights. Both are constant-folded at export.
-        if self.sr is None:
-            q, key, value = fused_projection(x, [self.q, self.k, self.v], scales=[self.scale, 1.0, 1.0])
-        else:
-            (q,) = fused_projection(x, [self.q], scales=[self.scale])
-            key, value = fused_projection(kv, [self.k, self.v])
+        q = self.q(x) * self.scale  # the converter folds the scale into the query weights
+        key, value = self.k(kv), self.v(kv)
         if heads == 1:  # no head axis to move: 3-D products, no transposes
             q = ops.reshape(q, (-1, height * width, head_dim))
             key = ops.transpose(ops.reshape(key, (-1, n_kv, head_dim)), (0, 2, 1))
