@@ -52,17 +52,13 @@ def stage_shapes_and_macs(name, size):
     """`[(stage, (H, W, C), MACs of the stage)]`, the head's MACs counted with the last stage."""
     from keras_hire.models import create_model
     from keras_hire.utils import count_macs
+    from stages import stage_prefixes
 
-    model = create_model(name, input_shape=(size, size, 3))
-    stages, previous = [], 0
-    names = list(model.pyramid_outputs)
-    for index, stage in enumerate(names):
-        output = model.pyramid_outputs[stage]
-        prefix = model if index == len(names) - 1 else keras.Model(model.inputs, output)
-        macs = count_macs(prefix)
-        stages.append((stage, tuple(output.shape[1:]), macs - previous))
-        previous = macs
-    return stages
+    prefixes = stage_prefixes(create_model(name, input_shape=(size, size, 3)))
+    cumulative = [count_macs(prefix) for _, prefix in prefixes]
+    cumulative[-1] = cumulative.pop()  # the head's MACs join the last stage
+    return [(stage, tuple(prefix.output.shape[1:]), macs - previous)
+            for (stage, prefix), macs, previous in zip(prefixes, cumulative, [0] + cumulative[:-1])]
 
 
 def main(_):

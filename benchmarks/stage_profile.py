@@ -26,19 +26,17 @@ flags.DEFINE_integer("sweeps", 3, "Alternating sweeps.")
 
 def main(argv):
     del argv
-    import keras
     import numpy as np
 
     from keras_hire.export import (gemm_rate, make_interpreter, markdown_table, time_interpreter, to_tflite,
                                    xnnpack_coverage)
     from keras_hire.models import create_model
     from keras_hire.utils import count_macs
+    from stages import stage_prefixes
     from trained_like import perturb_normalization
 
     model = perturb_normalization(create_model(FLAGS.model, input_shape=(FLAGS.size, FLAGS.size, 3)))
-    stages = list(model.pyramid_outputs)
-    prefixes = [(stage, keras.Model(model.inputs, model.pyramid_outputs[stage])) for stage in stages]
-    prefixes.append(("head", model))
+    prefixes = stage_prefixes(model)
     interpreters, macs, ops = [], [], []
     for name, prefix in prefixes:
         flatbuffer = to_tflite(prefix)
