@@ -4,37 +4,26 @@
     python benchmarks/gpu_check_models.py --models=hire_mlp_small:224,cmt_small:224
 
 Prints, per model, whether LiteRT's WebGPU delegate accepts every op, the ops it rejects and any
-kernel errors on the device (see keras_hire.export.gpu_check for what this check does and does not say).
+kernel errors on the device (see keras_hire.benchmark.gpu_check for what this check does and does not say).
 """
 
 import os
 import sys
-import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from absl import app, flags  # noqa: E402
-
-import keras_hire  # noqa: E402
-from keras_hire.export import gpu_delegate_check, to_tflite  # noqa: E402
-
-FLAGS = flags.FLAGS
-flags.DEFINE_list("models", ["hire_mlp_small:224", "cmt_tiny:160", "cmt_small:224", "deit_small:224",
-                             "aug_vit_small:224"], "registry_name:input_size entries.")
+from keras_hire.benchmark.configs import GpuCheckConfig  # noqa: E402
+from keras_hire.utils.flags import run_config_binary  # noqa: E402
 
 
-def main(_):
+def main(config):
+    from keras_hire.benchmark import benchmark_model, gpu_check_model, parse_model_entry
+
     print("| model | fully accelerated | GPU ops | CPU ops | rejected | kernel errors |\n|---|---|---|---|---|---|")
-    for entry in FLAGS.models:
-        name, size = entry.split(":")
-        model = keras_hire.models.create_model(name, input_shape=(int(size), int(size), 3))
-        with tempfile.TemporaryDirectory() as directory:
-            path = os.path.join(directory, f"{name}.tflite")
-            with open(path, "wb") as handle:
-                handle.write(to_tflite(model))
-            result = gpu_delegate_check(path)
+    for entry in config.models:
+        result = gpu_check_model(benchmark_model(*parse_model_entry(entry), trained_like=False))
         if not result["available"]:
             print(f"| {entry} | no Vulkan device: run tflite/install_gpu_check.sh | | | | |")
             continue
@@ -44,4 +33,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_config_binary(GpuCheckConfig, main)

@@ -6,9 +6,11 @@ __version__ = "0.1.0"
 
 from keras_hire import convert, layers, models, utils  # noqa: E402  (keras-only, backend-agnostic)
 
+__all__ = ["convert", "layers", "models", "utils"]
+
 # TensorFlow-only subpackages load on first use, so that `import keras_hire` works on the
 # JAX backend in an environment without TensorFlow.
-_LAZY_SUBPACKAGES = ("data", "export", "training")
+_LAZY_SUBPACKAGES = ("benchmark", "data", "deploy", "export", "training")
 
 
 def __getattr__(name):

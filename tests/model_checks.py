@@ -58,35 +58,144 @@ def tflite_outputs(model, inputs, tmp_path, quantization="float32"):
         return data["outputs"], json.loads(str(data["ops"])), int(data["size"])
 
 
+# Ops no exported model may hold besides Flex ones: variable ops mean the converter kept a resource
+# graph; the models' gathers (circular shifts, circulant kernels) must fold into slices or constants.
+FORBIDDEN_TFLITE_OPS = {"CUSTOM", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "GATHER", "GATHER_ND"}
+
+
+def assert_builtin_ops(ops):
+    bad = sorted({op for op in ops if op.startswith("Flex") or op in FORBIDDEN_TFLITE_OPS})
+    assert not bad, bad
+
+
 def assert_tflite_matches(model, inputs, tmp_path, tolerance=1e-4):
     """A batch-1 float32 TFLite file with builtin ops only matches Keras within `tolerance`."""
     outputs, ops, _ = tflite_outputs(model, inputs, tmp_path)
-    assert not [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "VAR_HANDLE", "READ_VARIABLE")]
+    assert_builtin_ops(ops)
     expected = model.predict(inputs, verbose=0)
     assert relative_error(outputs, expected) < tolerance, relative_error(outputs, expected)
     return ops
 
 
-def jax_outputs(builder_source, weights_path, inputs_path):
-    """Outputs of a model built by `builder_source` under KERAS_BACKEND=jax with saved weights."""
-    script = (
-        "import numpy as np, keras, keras_hire\n"
-        f"model = {builder_source}\n"
-        f"model.load_weights({weights_path!r})\n"
-        f"x = np.load({inputs_path!r})['inputs']\n"
-        "assert keras.backend.backend() == 'jax'\n"
-        "print(repr(np.asarray(model.predict(x, verbose=0)).tolist()))\n"
+def many_tflite_outputs(jobs, directory, timeout=1800):
+    """Float32 TFLite outputs of many saved models, converted in ONE child process.
+
+    `jobs` maps a key to `(model.keras path, inputs .npz path)`. Returns `{key: (outputs, ops)}`,
+    or `{key: traceback}` for a model that failed, so that one failure does not hide the others.
+    Converting small models one after another in a single child bounds the converter's leak
+    (tensorflow#122598) and saves a TensorFlow start (~10 s) per model.
+    """
+    spec = os.path.join(directory, "tflite_jobs.json")
+    with open(spec, "w") as handle:
+        json.dump({key: [*paths, os.path.join(directory, f"{key}.tflite_out.npz")] for key, paths in jobs.items()},
+                  handle)
+    run_in_subprocess(
+        "import json, traceback\n"
+        "from tests.tflite_child import main\n"
+        f"for key, (model, inputs, out) in json.load(open({spec!r})).items():\n"
+        "    try:\n"
+        "        main(model, inputs, out, 'float32')\n"
+        "    except Exception:\n"
+        "        open(out + '.error', 'w').write(traceback.format_exc())\n",
+        timeout=timeout,
     )
-    stdout = run_in_subprocess(script, env={"KERAS_BACKEND": "jax"})
-    return np.array(eval(stdout.strip().splitlines()[-1]), np.float32)  # noqa: S307  (our own repr)
+    results = {}
+    for key in jobs:
+        out = os.path.join(directory, f"{key}.tflite_out.npz")
+        if os.path.exists(out + ".error"):
+            results[key] = open(out + ".error").read()
+            continue
+        with np.load(out) as data:
+            results[key] = data["outputs"], json.loads(str(data["ops"]))
+    return results
+
+
+# Runs in the JAX child. Building under a StatelessScope that does not initialise the variables skips
+# compiling one XLA random-number kernel per weight shape (~1 s each on 2 cores): the weights are
+# loaded right after. clear_session then drops Keras' list of never-initialised variables.
+_JAX_CHILD = """
+import json, traceback
+import numpy as np, keras, keras_hire
+assert keras.backend.backend() == "jax"
+results = {}
+for key, (builder, weights, inputs) in json.load(open(SPEC)).items():
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = eval(builder, {"keras": keras, "keras_hire": keras_hire})
+        model.load_weights(weights)
+        keras.utils.clear_session(free_memory=False)
+        x = np.load(inputs)["inputs"]
+        results[key] = model.predict(x, verbose=0)  # one jitted graph: compiles faster than eager ops
+    except Exception:
+        results[key + "/error"] = np.array(traceback.format_exc())
+np.savez(OUT, **results)
+"""
+
+
+def jax_child_env():
+    """The environment of a JAX child. Unoptimised XLA codegen compiles ~2x faster on 2 cores, and
+    the outputs stay within the parity tolerances."""
+    return {"KERAS_BACKEND": "jax", "XLA_FLAGS": os.environ.get("XLA_FLAGS", "--xla_backend_optimization_level=0")}
+
+
+def many_jax_outputs(jobs, directory, timeout=1800):
+    """Outputs on the JAX backend of many models, in ONE child process (each JAX start costs ~10 s).
+
+    `jobs` maps a key to `(builder source, .weights.h5 path, inputs .npz path)`; the source is a
+    Python expression over `keras` and `keras_hire` that builds the architecture. Returns
+    `{key: outputs}`, or `{key: traceback}` for a model that failed.
+    """
+    spec, out = os.path.join(directory, "jax_jobs.json"), os.path.join(directory, "jax_outputs.npz")
+    with open(spec, "w") as handle:
+        json.dump(jobs, handle)
+    run_in_subprocess(f"SPEC, OUT = {spec!r}, {out!r}\n" + _JAX_CHILD, env=jax_child_env(), timeout=timeout)
+    with np.load(out) as data:
+        return {key: str(data[f"{key}/error"]) if f"{key}/error" in data.files else data[key] for key in jobs}
+
+
+def save_for_children(model, inputs, directory, key):
+    """Writes `model` (.keras and .weights.h5) and `inputs` (.npz) for the child processes; returns the paths."""
+    paths = {kind: os.path.join(directory, f"{key}.{kind}") for kind in ("keras", "weights.h5", "npz")}
+    model.save(paths["keras"])
+    model.save_weights(paths["weights.h5"])
+    np.savez(paths["npz"], inputs=np.asarray(inputs, np.float32))
+    return paths
 
 
 def assert_jax_matches(model, builder_source, inputs, tmp_path, tolerance=1e-4):
     """The same architecture and weights give the same outputs on the JAX backend."""
-    weights_path = os.path.join(tmp_path, "model.weights.h5")
-    inputs_path = os.path.join(tmp_path, "jax_inputs.npz")
-    model.save_weights(weights_path)
-    np.savez(inputs_path, inputs=np.asarray(inputs, np.float32))
-    outputs = jax_outputs(builder_source, weights_path, inputs_path)
+    paths = save_for_children(model, inputs, tmp_path, "model")
+    outputs = many_jax_outputs({"model": (builder_source, paths["weights.h5"], paths["npz"])}, tmp_path)["model"]
+    assert not isinstance(outputs, str), outputs
     expected = model.predict(inputs, verbose=0)
     assert relative_error(outputs, expected) < tolerance, relative_error(outputs, expected)
+
+
+def ops_above_rank(model, input_shape, limit=4):
+    """`{op type: rank}` of the inference graph's tensors of rank above `limit` at batch 1 (the GPU
+    delegate drops 5-D graphs almost entirely, DESIGN.md's mobile rules)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((1, *input_shape), tf.float32)
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
+    return {op.type: t.shape.rank for op in graph.get_operations() for t in op.outputs
+            if t.shape.rank is not None and t.shape.rank > limit}
+
+
+def weights_without_gradient(model, inputs, training=False):
+    """Paths of the trainable weights whose gradient is missing, all zero or not finite.
+
+    The loss is a fixed random projection of the outputs (a plain sum can cancel, e.g. after a
+    softmax), so every weight that influences the outputs gets a non-zero gradient.
+    """
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        outputs = keras.tree.flatten(model(inputs, training=training))
+        projection = [np.random.RandomState(i).standard_normal(y.shape).astype(np.float32)
+                      for i, y in enumerate(outputs)]
+        loss = sum(tf.reduce_sum(tf.cast(y, tf.float32) * p) for y, p in zip(outputs, projection))
+    weights = model.trainable_weights
+    gradients = tape.gradient(loss, [w.value for w in weights])
+    gradients = [None if g is None else tf.convert_to_tensor(g).numpy() for g in gradients]
+    return [w.path for w, g in zip(weights, gradients) if g is None or not np.all(np.isfinite(g)) or not g.any()]

@@ -9,7 +9,7 @@ import pytest
 import keras_hire
 from keras_hire.layers import RelativePositionBias, resize_relative_position_bias
 from tests.conftest import FIXTURES
-from tests.model_checks import assert_jax_matches, assert_keras_roundtrip, assert_tflite_matches, relative_error
+from tests.model_checks import relative_error
 
 FIXTURE = os.path.join(FIXTURES, "cmt_official_small_config.npz")
 # The fixture's official configuration: CMT(img_size=96, embed_dims=[12, 24, 36, 48], stem_channel=8,
@@ -79,8 +79,9 @@ def test_logits_equal_the_official_model_on_the_fixture():
     assert relative_error(logits, fixture["logits"]) < 1e-4
 
 
+@pytest.mark.timm  # the loader reads .pth files with torch
 def test_weights_load_from_a_pth_file(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="reading .pth needs torch: pip install -e '.[timm]'")
     fixture = np.load(FIXTURE)
     path = str(tmp_path / "cmt.pth")
     torch.save({"model": {k: torch.from_numpy(np.array(v)) for k, v in _fixture_state().items()}}, path)
@@ -195,16 +196,6 @@ def test_headless_model_loads_with_skip_and_exposes_the_pyramid():
                       "stage3": (1, 4, 6, 36), "stage4": (1, 2, 3, 48)}
 
 
-def test_inference_graph_has_at_most_4d_tensors():
-    import tensorflow as tf
-
-    model = keras_hire.models.CMT(**FIXTURE_CONFIG)
-    spec = tf.TensorSpec((1, 96, 96, 3), tf.float32)
-    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
-    ranks = {op.type: t.shape.rank for op in graph.get_operations() for t in op.outputs if t.shape.rank is not None}
-    assert max(ranks.values()) <= 4, {k: r for k, r in ranks.items() if r > 4}
-
-
 def test_bad_inputs_raise_errors_that_name_the_fix():
     with pytest.raises(ValueError, match=r"multiples of 32.*nearest supported sizes are 96x64"):
         keras_hire.models.CMT(**{**TINY_CONFIG, "input_shape": (100, 64, 3)})
@@ -214,7 +205,7 @@ def test_bad_inputs_raise_errors_that_name_the_fix():
         keras_hire.models.CMT(**{**TINY_CONFIG, "kv_reductions": (16, 4, 2, 1), "input_shape": (96, 96, 3)})
     with pytest.raises(ValueError, match="static input_shape"):
         keras_hire.models.CMT(**{**TINY_CONFIG, "input_shape": (None, None, 3)})
-    with pytest.raises(ValueError, match=r"num_heads=\(1, 2, 2, 4\) has 4.*|one value per stage"):
+    with pytest.raises(ValueError, match=r"num_heads=\(1, 2, 4\) has 3 entries; give one value per stage \(4\)"):
         keras_hire.models.CMT(**{**TINY_CONFIG, "num_heads": (1, 2, 4)})
     with pytest.raises(ValueError, match="multiple of the stage's num_heads"):
         keras_hire.models.CMT(**{**TINY_CONFIG, "num_heads": (3, 2, 2, 4)})
@@ -243,26 +234,3 @@ def test_layers_of_one_shape_start_from_different_weights():
     bias = model.get_layer("relative_pos_a").bias
     assert np.std(bias) == pytest.approx(1.0, rel=0.1)  # the official torch.randn
 
-
-def test_keras_file_round_trip(tmp_path):
-    model = _fixture_model(drop_path_rate=0.1)
-    restored = assert_keras_roundtrip(model, np.load(FIXTURE)["input_nhwc"], str(tmp_path))
-    assert restored.drop_path_rate == 0.1 and restored.name == model.name
-    assert len([w for w in restored.weights if "relative_pos" in w.path]) == 4
-
-
-@pytest.mark.slow
-def test_jax_backend_gives_the_same_outputs(tmp_path, monkeypatch):
-    pytest.importorskip("jax")
-    # XLA compiles every random initializer separately; unoptimised codegen compiles ~3x faster
-    # on a 2-core CPU, and the loaded weights make the outputs independent of it.
-    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0")
-    model = _fixture_model()
-    source = f"keras_hire.models.CMT(**{FIXTURE_CONFIG!r})"
-    assert_jax_matches(model, source, np.load(FIXTURE)["input_nhwc"], str(tmp_path))
-
-
-def test_tflite_export_uses_builtins_and_matches_keras(tmp_path):
-    model = _fixture_model()
-    ops = assert_tflite_matches(model, np.load(FIXTURE)["input_nhwc"], str(tmp_path))
-    assert "BATCH_MATMUL" in ops and "GATHER" not in ops

@@ -1,4 +1,6 @@
-"""CMT layers: the attention against a direct transcription of the official token-space maths, configs, errors."""
+"""CMT layers: the attention against a direct transcription of the official token-space maths, errors.
+
+Configs, shapes, mixed precision and JAX: tests/test_layers.py."""
 
 import keras
 import numpy as np
@@ -55,19 +57,6 @@ def test_attention_equals_the_official_computation(height, width, heads, k):
     expected = _official_attention(x.astype(np.float64), weights, heads, k, bias_layer.bias.numpy())
     actual = model.predict(x, verbose=0)
     assert np.max(np.abs(actual - expected)) < 1e-4 * np.max(np.abs(expected))
-
-
-def test_layers_rebuild_from_their_configs():
-    layers = [
-        LightweightAttention(16, 2, kv_reduction=2, attention_dropout=0.1, dropout=0.2, name="a"),
-        InvertedResidualFFN(16, 40, dropout=0.1, name="f"),
-        RelativePositionBias(2, kv_reduction=2, name="b"),
-    ]
-    for layer in layers:
-        clone = type(layer).from_config(layer.get_config())
-        assert clone.get_config() == layer.get_config()
-    bias = RelativePositionBias(2, 2)(keras.Input((8, 6, 16)))
-    assert tuple(bias.shape) == (2, 48, 12)
 
 
 def test_bad_arguments_raise_errors_echoing_the_value():

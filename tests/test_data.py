@@ -77,7 +77,9 @@ def test_augmentation_recipe_runs_with_keras_layers_and_is_deterministic():
     source = data.get_source("mnist_5k", "train")
     augment = data.AugmentConfig.imagenet()
     assert (augment.mixup, augment.cutmix, augment.randaugment_ops, augment.random_erasing) == (0.8, 1.0, 2, 0.25)
-    run = lambda: _first_batches(data.train_dataset(source, (32, 32), 16, seed=1, augment=augment, channels=3), 2)
+    def run():
+        return _first_batches(data.train_dataset(source, (32, 32), 16, seed=1, augment=augment, channels=3), 2)
+
     first, second = run(), run()
     images, labels = first[0]
     assert images.shape == (16, 32, 32, 3) and labels.shape == (16, 10)
@@ -136,7 +138,8 @@ def test_image_folder_skips_and_counts_unreadable_files(tmp_path):
     assert train.num_examples == 11  # 10 good + the garbled one, which the pipeline drops
     assert data.eval_split_name("folder", root) == "val"
     # Full passes (train stream over several epochs and eval) never crash on the garbled file.
-    stream = data.train_dataset(train, (16, 16), 4, seed=0, augment=data.AugmentConfig(random_resized_crop=True, flip=True))
+    augment = data.AugmentConfig(random_resized_crop=True, flip=True)
+    stream = data.train_dataset(train, (16, 16), 4, seed=0, augment=augment)
     batches = _first_batches(stream, 3 * data.steps_per_epoch(train, 4))
     assert batches[0][0].shape == (4, 16, 16, 3)
     images, labels = data.eval_arrays(train, (16, 16))

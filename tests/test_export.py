@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_hire import export
+from keras_hire import benchmark, export, utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
@@ -86,7 +86,7 @@ def test_benchmark_binary_reports_latency_and_coverage(exported):
 
 def _coverage_of(model):
     flatbuffer = export.to_tflite(model)
-    return export.tflite_op_names(flatbuffer), export.xnnpack_coverage(flatbuffer)
+    return export.tflite_op_names(flatbuffer), benchmark.xnnpack_coverage(flatbuffer)
 
 
 def test_xnnpack_coverage_counts_delegated_and_missing_ops():
@@ -97,7 +97,7 @@ def test_xnnpack_coverage_counts_delegated_and_missing_ops():
     model = keras.Model(inputs, keras.layers.Softmax()(dense))
     ops, coverage = _coverage_of(model)
     assert coverage["not_delegated"] == {} and coverage["delegated_count"] == coverage["total"] == len(ops)
-    assert export.format_not_delegated(coverage) == "none"
+    assert benchmark.format_not_delegated(coverage) == "none"
 
     class TopK(keras.layers.Layer):
         def call(self, x):
@@ -121,34 +121,52 @@ def test_flex_op_fails_with_the_op_name():
         export.to_tflite(keras.Model(inputs, NeedsFlex()(inputs)))
 
 
-def test_verify_and_run_tflite_quantize_int8_io():
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(4, 3)(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
-    images = np.random.default_rng(0).standard_normal((32, 8, 8, 1)).astype(np.float32)
-    labels = model.predict(images, verbose=0).argmax(-1)
-    result = export.verify_against_keras(model, export.to_tflite(model, "int8", [images]), images, labels)
-    assert result["agreement"] >= 0.8 and result["keras_accuracy"] == 1.0
-    assert result["max_abs_diff"] < 0.2
+def test_verify_and_run_tflite_quantize_int8_io_and_report_true_accuracies():
+    # A tiny classifier trained briefly on real digits: its accuracy is neither 1.0 nor chance, so a
+    # report that compared the wrong arrays would show.
+    from keras_hire.data import mnist_5k_arrays
+
+    arrays = mnist_5k_arrays()
+    (train_images, train_labels), (test_images, test_labels) = arrays["train"], arrays["test"]
+    train_images, images = train_images.astype(np.float32) / 255, test_images[::5].astype(np.float32) / 255
+    labels = test_labels[::5]  # 200 digits, 20 of each
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10)(x))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(train_images, train_labels, epochs=2, batch_size=64, verbose=0)
+    flatbuffer = export.to_tflite(model, "int8", [train_images[:64]])
+    result = export.verify_against_keras(model, flatbuffer, images, labels)
+
+    keras_accuracy = float(np.mean(model.predict(images, verbose=0).argmax(-1) == labels))
+    tflite_accuracy = float(np.mean(export.run_tflite(flatbuffer, images).argmax(-1) == labels))
+    assert 0.8 < keras_accuracy < 1.0, keras_accuracy
+    assert result["keras_accuracy"] == pytest.approx(keras_accuracy)
+    assert result["tflite_accuracy"] == pytest.approx(tflite_accuracy)
+    assert abs(keras_accuracy - tflite_accuracy) <= 0.03
+    assert result["accuracy_drop"] == pytest.approx(100 * (keras_accuracy - tflite_accuracy), abs=0.01)
+    assert result["agreement"] >= 0.95 and result["num_images"] == 200
 
 
 def test_parse_gpu_log():
     rejected = ("INFO: Created TensorFlow Lite delegate for GPU.\n"
-                "RESHAPE: Tensor dimensions must be less than 5\nSTRIDED_SLICE: Max version supported: 2. Requested version 4.\n"
+                "RESHAPE: Tensor dimensions must be less than 5\n"
+                "STRIDED_SLICE: Max version supported: 2. Requested version 4.\n"
                 "23 operations will run on the GPU, and the remaining 34 operations will run on the CPU.\n")
-    parsed = export.parse_gpu_log(rejected)
+    parsed = benchmark.parse_gpu_log(rejected)
     assert parsed["available"] and not parsed["fully_accelerated"]
-    assert set(parsed["rejected"]) == {"RESHAPE", "STRIDED_SLICE"} and (parsed["gpu_ops"], parsed["cpu_ops"]) == (23, 34)
-    assert export.parse_gpu_log("Fully accelerated: True\n")["fully_accelerated"]
-    assert not export.parse_gpu_log("No adapters found\n", returncode=1)["available"]
-    broken = export.parse_gpu_log("E0 environment.cc:105] Validation error: [Invalid ComputePipeline] bad\n"
-                                  "Fully accelerated: True\n")
+    assert set(parsed["rejected"]) == {"RESHAPE", "STRIDED_SLICE"}
+    assert (parsed["gpu_ops"], parsed["cpu_ops"]) == (23, 34)
+    assert benchmark.parse_gpu_log("Fully accelerated: True\n")["fully_accelerated"]
+    assert not benchmark.parse_gpu_log("No adapters found\n", returncode=1)["available"]
+    broken = benchmark.parse_gpu_log("E0 environment.cc:105] Validation error: [Invalid ComputePipeline] bad\n"
+                                     "Fully accelerated: True\n")
     assert broken["fully_accelerated"] and broken["runtime_errors"] == ["[Invalid ComputePipeline] bad"]
 
 
 def test_atomic_writes_keep_the_old_file_on_failure(tmp_path):
     path = str(tmp_path / "report.json")
-    export.atomic_write_json(path, {"a": 1})
+    utils.atomic_write_json(path, {"a": 1})
 
     def failing_writer(temp_path):
         with open(temp_path, "w") as handle:
@@ -156,7 +174,7 @@ def test_atomic_writes_keep_the_old_file_on_failure(tmp_path):
         raise KeyboardInterrupt  # killed mid-write
 
     with pytest.raises(KeyboardInterrupt):
-        export.atomic_save(path, failing_writer)
+        utils.atomic_save(path, failing_writer)
     with open(path) as handle:
         assert json.load(handle) == {"a": 1}
     assert os.listdir(tmp_path) == ["report.json"]  # no temp file left behind
@@ -164,6 +182,6 @@ def test_atomic_writes_keep_the_old_file_on_failure(tmp_path):
 
 def test_gemm_rate_unsets_blas_overrides(monkeypatch):
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
-    result = export.gemm_rate(threads=1, size=256, repeats=2)
+    result = benchmark.gemm_rate(threads=1, size=256, repeats=2)
     assert result["unset_env"] == {"OPENBLAS_CORETYPE": "Haswell"}
     assert result["median_gflops"] > 0 and result["blas"]

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_hire.export import make_interpreter, tflite_op_names, to_tflite, xnnpack_coverage
+from keras_hire.benchmark import xnnpack_coverage
+from keras_hire.export import make_interpreter, tflite_op_names, to_tflite
 from keras_hire.layers import InvertedResidualFFN, LayerNorm, ResidualDepthwiseConv2D
 
 
@@ -31,8 +32,6 @@ def test_residual_depthwise_equals_input_plus_depthwise_conv():
     plain.set_weights(fused.get_weights())
     np.testing.assert_allclose(fused(x), x + plain(x), rtol=1e-5, atol=1e-5)
     assert [v.path.split("/")[-1] for v in fused.weights] == ["kernel", "bias"]
-    clone = ResidualDepthwiseConv2D.from_config(fused.get_config())
-    assert clone.get_config() == fused.get_config()
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -140,21 +139,3 @@ def test_dynamic_range_file_keeps_depthwise_float_and_runs_wholly_on_xnnpack():
     error = np.abs(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]) - expected).max()
     assert error < 0.05 * np.abs(expected).max(), error
 
-
-def test_ffn_folded_inference_runs_under_mixed_precision():
-    rng = np.random.default_rng(5)
-    x = rng.standard_normal((1, 5, 6, 8)).astype(np.float32)
-    reference = InvertedResidualFFN(8, 20)
-    reference.build(x.shape)
-    _randomize(reference, rng)
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        layer = InvertedResidualFFN(8, 20)
-        layer.build(x.shape)
-        layer.set_weights(reference.get_weights())
-        y = layer(x, training=False)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    assert keras.backend.standardize_dtype(y.dtype) == "float16"
-    expected = np.asarray(reference(x, training=False))
-    np.testing.assert_allclose(np.asarray(y, np.float32), expected, rtol=2e-2, atol=2e-2 * np.abs(expected).max())

@@ -28,4 +28,7 @@ def test_quickstart_reaches_95_percent_and_int8_tracks_keras(tmp_path):
     assert files["float32"]["not_delegated"] == "none"
     with open(os.path.join(model_dir, "quickstart.json")) as handle:
         summary = json.load(handle)
-    assert summary["total_seconds"] < 600
+    # The summary's table shows the report's files and numbers (its wall times are for benchmarks/).
+    assert [row["artefact"] for row in summary["rows"][1:]] == ["TFLite float32", "TFLite int8"]
+    assert summary["rows"][0]["accuracy"] == f"{100 * report['keras_accuracy']:.2f}%"
+    assert summary["rows"][2]["accuracy"] == f"{100 * files['int8']['tflite_accuracy']:.2f}%"

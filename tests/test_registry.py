@@ -1,15 +1,24 @@
 """Registry-wide checks (timm-style): every registered model keeps its pinned parameter count,
-builds, runs, round-trips through .keras and exports to a builtins-only batch-1 TFLite file.
+builds, runs, round-trips through .keras, gets a gradient in every trainable weight, exposes
+its feature maps and intermediates at the documented strides and shapes, keeps its inference
+graph at most 4-D, gives the same outputs on the JAX backend and exports to a builtins-only
+batch-1 TFLite file that matches Keras.
 
-The run/round-trip/export checks use each registered configuration (widths, heads, regions,
-shortcut modes, ...) at a small input with one block per stage, which keeps the suite within
-its time budget on 2 CPU cores; full-depth exports are exercised by benchmarks/."""
+The checks use each registered configuration (widths, heads, regions, shortcut modes, ...) at a
+small non-square input with one or two blocks per stage, built once and shared by the tests (none
+changes a weight), which keeps the file within its time budget on 2 CPU cores. The JAX and
+TFLite checks run all selected models in one child process each; full-depth exports are
+exercised by benchmarks/."""
 
+import functools
+
+import keras
 import numpy as np
 import pytest
 
 import keras_hire
-from tests.model_checks import assert_keras_roundtrip, assert_tflite_matches
+from tests import model_checks
+from tests.model_checks import relative_error
 
 # Trainable parameters at the default input size and 1000 classes, equal to the official
 # implementations' `sum(p.numel() for p in model.parameters())`.
@@ -34,27 +43,74 @@ PINNED_PARAMS = {
     "aug_vit_base": 86_751_976,
 }
 
-# Per family (registry-name prefix): the input side in pixels and the overrides that leave
-# one block per stage.
+# Per family (registry-name prefix): the input (height, width), not square so that a swapped axis
+# shows, and the overrides that leave one block per stage. Hire-MLP keeps a second block in stages 1
+# and 3, whose cross-region shifts (steps 2 and 1) a first block does not have.
 SMALL_CONFIGS = {
-    "hire_mlp_": (32, dict(depths=(1, 1, 1, 1))),
-    "cmt_": (64, dict(depths=(1, 1, 1, 1))),
-    "deit_": (32, dict(depth=1)),
-    "vit_": (32, dict(depth=1)),
-    "aug_vit_": (32, dict(depth=1)),
-    "cait_": (32, dict(depth=1, class_attention_depth=1)),
+    "hire_mlp_": ((32, 64), dict(depths=(2, 1, 2, 1))),
+    "cmt_": ((64, 96), dict(depths=(1, 1, 1, 1))),
+    "deit_": ((32, 48), dict(depth=1)),
+    "vit_": ((32, 48), dict(depth=1)),
+    "aug_vit_": ((32, 48), dict(depth=1)),
+    "cait_": ((32, 48), dict(depth=1, class_attention_depth=1)),
 }
+PYRAMID_STRIDES = (4, 8, 16, 32)  # stage1..stage4 of the pyramid families
 
 ALL_MODELS = keras_hire.models.list_models()
 
 
-def _small_model(name):
+def _small_arguments(name):
     configs = [config for prefix, config in SMALL_CONFIGS.items() if name.startswith(prefix)]
     assert configs, f"add the family of '{name}' to SMALL_CONFIGS in tests/test_registry.py"
-    side, shallow = configs[0]
-    model = keras_hire.models.create_model(name, num_classes=10, input_shape=(side, side, 3), **shallow)
-    inputs = np.random.RandomState(0).rand(2, side, side, 3).astype(np.float32)
-    return model, inputs
+    (height, width), shallow = configs[0]
+    return dict(num_classes=10, input_shape=(height, width, 3), **shallow)
+
+
+@functools.lru_cache(maxsize=None)
+def _small_model(name):
+    """`(model, inputs, outputs)` at the small configuration, built once per session."""
+    keras.utils.set_random_seed(0)
+    arguments = _small_arguments(name)
+    model = keras_hire.models.create_model(name, **arguments)
+    height, width, _ = arguments["input_shape"]
+    inputs = np.random.RandomState(0).rand(2, height, width, 3).astype(np.float32)
+    return model, inputs, model.predict(inputs, verbose=0)
+
+
+def _selected(request, test_name):
+    """The models of the collected `test_name` items: a `-k` selection runs only those in the child."""
+    return sorted({item.callspec.params["name"] for item in request.session.items
+                   if getattr(item, "originalname", None) == test_name and hasattr(item, "callspec")})
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """`(directory, save)`: `save(name)` writes the small model's files for the child processes, once."""
+    directory = str(tmp_path_factory.mktemp("registry"))
+
+    @functools.lru_cache(maxsize=None)
+    def save(name):
+        model, inputs, _ = _small_model(name)
+        return model_checks.save_for_children(model, inputs, directory, name)
+
+    return directory, save
+
+
+@pytest.fixture(scope="module")
+def tflite_results(request, saved):
+    directory, save = saved
+    names = _selected(request, "test_exports_to_builtins_only_tflite_matching_keras")
+    return model_checks.many_tflite_outputs({n: (save(n)["keras"], save(n)["npz"]) for n in names}, directory)
+
+
+@pytest.fixture(scope="module")
+def jax_results(request, saved):
+    pytest.importorskip("jax")
+    directory, save = saved
+    names = _selected(request, "test_jax_backend_gives_the_same_outputs")
+    jobs = {n: (f"keras_hire.models.create_model({n!r}, **{_small_arguments(n)!r})", save(n)["weights.h5"],
+                save(n)["npz"]) for n in names}
+    return model_checks.many_jax_outputs(jobs, directory)
 
 
 def test_every_registered_model_has_a_pinned_parameter_count():
@@ -68,13 +124,83 @@ def test_pinned_parameter_count(name):
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_builds_runs_and_round_trips_at_a_small_input(name, tmp_path):
-    model, inputs = _small_model(name)
-    outputs = model.predict(inputs, verbose=0)
+    model, inputs, outputs = _small_model(name)
     assert outputs.shape == (2, 10) and np.all(np.isfinite(outputs))
-    assert_keras_roundtrip(model, inputs, str(tmp_path))
+    model_checks.assert_keras_roundtrip(model, inputs, str(tmp_path))
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_exports_to_builtins_only_tflite_matching_keras(name, tmp_path):
-    model, inputs = _small_model(name)
-    assert_tflite_matches(model, inputs, str(tmp_path))
+def test_every_trainable_weight_gets_a_finite_nonzero_gradient(name):
+    model, inputs, _ = _small_model(name)
+    assert model_checks.weights_without_gradient(model, inputs) == []
+
+
+def test_the_gradient_check_names_unused_and_cut_off_weights():
+    @keras.saving.register_keras_serializable(package="keras_hire_tests")
+    class Spare(keras.layers.Layer):  # a weight that call() never reads
+        def build(self, input_shape):
+            self.spare = self.add_weight(shape=(3,), name="spare")
+
+        def call(self, x):
+            return x
+
+    inputs = keras.Input((4,))
+    cut_off = keras.layers.Dense(4, name="cut_off")(inputs)
+    frozen = keras.layers.Dense(4, name="frozen", trainable=False)
+    x = Spare(name="unused")(frozen(keras.layers.Dense(4, name="used")(inputs)))
+    model = keras.Model(inputs, x + 0.0 * cut_off)
+    missing = model_checks.weights_without_gradient(model, np.ones((2, 4), np.float32))
+    assert sorted(missing) == ["cut_off/bias", "cut_off/kernel", "unused/spare"]  # frozen: not trainable
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_feature_maps_and_block_tokens_have_the_documented_shapes(name):
+    model, inputs, outputs = _small_model(name)
+    batch, height, width, _ = inputs.shape
+    features = {key: keras.ops.convert_to_numpy(v) for key, v in model.feature_extractor()(inputs).items()}
+    if not hasattr(model, "intermediate_model"):  # a pyramid: four stages at strides 4 to 32
+        expected = {f"stage{i + 1}": (batch, height // stride, width // stride, model.embed_dims[i])
+                    for i, stride in enumerate(PYRAMID_STRIDES)}
+        assert {key: f.shape for key, f in features.items()} == expected
+        return
+    # Token families: every block's tokens, its attention, and its patch tokens as a stride-patch map.
+    grid = (height // model.patch_size, width // model.patch_size)
+    patches, prefix = grid[0] * grid[1], model.num_prefix_tokens
+    expected = {f"block_{i}": (batch, *grid, model.embed_dim) for i in range(model.depth)}
+    assert {key: f.shape for key, f in features.items()} == expected
+    taps = {key: keras.ops.convert_to_numpy(v) for key, v in model.intermediate_model()(inputs).items()}
+    for i in range(model.depth):
+        tokens = taps[f"block_{i}"]
+        assert tokens.shape == (batch, prefix + patches, model.embed_dim)
+        assert taps[f"attn_{i}"].shape == (batch, model.num_heads, prefix + patches, prefix + patches)
+        np.testing.assert_array_equal(features[f"block_{i}"].reshape(batch, patches, -1), tokens[:, prefix:])
+    np.testing.assert_allclose(taps["logits"], outputs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_inference_graph_has_at_most_4d_tensors(name):
+    model, inputs, _ = _small_model(name)
+    assert model_checks.ops_above_rank(model, inputs.shape[1:]) == {}
+
+
+def test_the_rank_check_sees_a_5d_tensor():
+    inputs = keras.Input((4, 4, 6))
+    x = keras.layers.Reshape((4, 4, 2, 3))(inputs)  # the official qkv layout's kind of reshape
+    model = keras.Model(inputs, keras.layers.Reshape((4, 4, 6))(x))
+    assert model_checks.ops_above_rank(model, (4, 4, 6)) == {"Reshape": 5}
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_jax_backend_gives_the_same_outputs(name, jax_results):
+    result = jax_results[name]
+    assert not isinstance(result, str), result
+    assert relative_error(result, _small_model(name)[2]) < 1e-4
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_exports_to_builtins_only_tflite_matching_keras(name, tflite_results):
+    result = tflite_results[name]
+    assert not isinstance(result, str), result
+    outputs, ops = result
+    model_checks.assert_builtin_ops(ops)
+    assert relative_error(outputs, _small_model(name)[2]) < 1e-4

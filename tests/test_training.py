@@ -17,12 +17,14 @@ from keras_hire import training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "training", "train.py")
+PLUGGED = os.path.join(REPO, "tests", "plugged_train.py")  # the same run with a method's own model plugged in
+BINARIES = pytest.mark.parametrize("binary", [TRAIN, PLUGGED], ids=["registry_model", "plugged_model"])
 TINY = json.dumps({"depths": [1, 1, 1, 1], "embed_dims": [8, 16, 16, 16]})
 CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
-def _train_command(model_dir, *extra):
-    return [sys.executable, TRAIN, f"--model_kwargs={TINY}", "--dataset=mnist_5k", "--batch_size=32",
+def _train_command(model_dir, *extra, binary=TRAIN):
+    return [sys.executable, binary, f"--model_kwargs={TINY}", "--dataset=mnist_5k", "--batch_size=32",
             "--learning_rate=3e-3", f"--model_dir={model_dir}", "--verbose=2", "--nojit_compile",
             "--notensorboard", *extra]
 
@@ -114,7 +116,7 @@ def test_train_in_process_writes_reports_and_eval_only_matches(tmp_path):
     assert saved["final"] == report["final"] and saved["config"]["model"] == "hire_mlp_tiny"
     with open(os.path.join(model_dir, "training_curves.png"), "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
-    evaluated = training.train(training.TrainConfig(**{**config.__dict__, "eval_only": True}))
+    evaluated = training.train(config.replace(eval_only=True))
     assert evaluated["final"]["accuracy"] == pytest.approx(report["final"]["accuracy"])
 
 
@@ -141,9 +143,10 @@ def test_init_checkpoint_from_keras_file_keeps_a_resized_head_fresh(tmp_path):
                                   source.get_layer("patch_embed.proj").kernel.numpy())
 
 
-def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_path):
+@BINARIES
+def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_path, binary):
     model_dir = str(tmp_path / "run")
-    command = _train_command(model_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2")
+    command = _train_command(model_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2", binary=binary)
     state_path = os.path.join(model_dir, "checkpoints", "state.json")
     process = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 240
@@ -175,13 +178,19 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
 
     # Same data order, optimizer state and step: the resumed run ends where an uninterrupted one does.
     straight_dir = str(tmp_path / "straight")
-    straight = subprocess.run(_train_command(straight_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2"),
-                              cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    straight_command = _train_command(straight_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2",
+                                      binary=binary)
+    straight = subprocess.run(straight_command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr[-3000:]
     resumed_model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
     straight_model = keras.models.load_model(os.path.join(straight_dir, "model.keras"), compile=False)
     for a, b in zip(resumed_model.weights, straight_model.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+    if binary == PLUGGED:  # its metric and callback ran in every epoch, the resumed ones included
+        assert {"top2", "val_top2"} <= set(metrics["history"][-1])
+        with open(os.path.join(model_dir, "plugged_epochs.csv")) as handle:
+            epochs_logged = [int(line.split(",")[0]) for line in handle.read().splitlines()[1:] if line[:1].isdigit()]
+        assert epochs_logged[-1] == 3 and set(range(resumed_from, 4)) <= set(epochs_logged)
 
 
 def _free_ports(count):
@@ -194,11 +203,12 @@ def _free_ports(count):
     return ports
 
 
-def test_two_workers_on_localhost_end_with_identical_weights(tmp_path):
+@BINARIES
+def test_two_workers_on_localhost_end_with_identical_weights(tmp_path, binary):
     model_dir = str(tmp_path / "run")
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     command = _train_command(model_dir, "--strategy=multi_worker", "--epochs=2", "--steps_per_epoch=4",
-                             "--eval_steps=2")
+                             "--eval_steps=2", binary=binary)
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})

@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,8 @@ import keras_hire
 from keras_hire.convert import load_pytorch_weights
 from keras_hire.convert.vit import resize_position_embedding
 from keras_hire.models import VisionTransformer
-from tests.model_checks import assert_jax_matches, assert_keras_roundtrip, assert_tflite_matches, relative_error
+from tests.fixtures import make_timm_fixtures as timm_fixtures
+from tests.model_checks import relative_error
 
 # sum(p.numel() for p in model.parameters()) of timm 1.0's models at 224x224, 1000 classes.
 TIMM_PARAMS = {
@@ -26,78 +26,59 @@ TIMM_PARAMS = {
     "deit_base_distilled": 87_338_192,
     "vit_base_patch16": 86_567_656,
 }
-TIMM_NAMES = {
-    "deit_tiny": "deit_tiny_patch16_224",
-    "deit_tiny_distilled": "deit_tiny_distilled_patch16_224",
-    "vit_base_patch16": "vit_base_patch16_224",
-}
 # Reduced configurations for fast parity and export checks.
-SMALL = dict(patch_size=8, depth=2, num_classes=5, input_shape=(32, 32, 3))
+SMALL = dict(patch_size=8, embed_dim=48, depth=2, num_classes=5, input_shape=(32, 32, 3))
 TINY = dict(patch_size=8, embed_dim=24, depth=2, num_heads=3, num_classes=5, input_shape=(32, 32, 3))
 
-
-# timm imports torchvision, which crashes in a process that has loaded TensorFlow first (as
-# conftest does): the timm side of every parity test runs in a child process.
-_TIMM_CHILD = """
-import json, sys
-import numpy as np, torch, timm
-from timm.layers import resample_abs_pos_embed
-name, kwargs, images_path, out_path = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-resize = json.loads(sys.argv[5])
-inputs = np.load(images_path)
-images = torch.from_numpy(inputs["images"]).permute(0, 3, 1, 2)
-torch.manual_seed(0)
-model = timm.create_model(name, pretrained=False, **kwargs).eval()
-with torch.no_grad():
-    for parameter in model.parameters():  # non-trivial biases, LayerNorms and layer scales
-        parameter.add_(0.05 * torch.randn_like(parameter))
-    blocks = []
-    hooks = [b.register_forward_hook(lambda m, i, o: blocks.append(o.numpy())) for b in model.blocks]
-    logits = model(images).numpy()
-    for hook in hooks:
-        hook.remove()
-    state = {k: v.numpy() for k, v in model.state_dict().items()}
-    out = {"logits": logits, **{f"block_{i}": b for i, b in enumerate(blocks)}}
-    out.update({"state/" + k: v for k, v in state.items()})
-    if resize:  # timm at another size, from the same checkpoint with its default pos_embed resampling
-        grid, prefix = resize["grid"], resize["prefix"]
-        resized_images = torch.from_numpy(inputs["resized"])
-        new_state = dict(model.state_dict())
-        state_dict_pos = new_state["pos_embed"]
-        new_state["pos_embed"] = resample_abs_pos_embed(new_state["pos_embed"], grid, num_prefix_tokens=prefix)
-        other = timm.create_model(name, pretrained=False, **{**kwargs, "img_size": resize["img_size"]}).eval()
-        other.load_state_dict(new_state)
-        out["resized_logits"] = other(resized_images.permute(0, 3, 1, 2)).numpy()
-        for i, g in enumerate(resize["extra_grids"]):
-            out[f"extra_{i}"] = resample_abs_pos_embed(state_dict_pos, g, num_prefix_tokens=prefix).numpy()
-np.savez(out_path, **out)
-"""
+# Each timm parity test runs against the committed fixture, and against the installed timm when
+# asked for (`pytest -m timm`, after `pip install -e '.[timm]'`).
+TIMM_SOURCES = ["fixture", pytest.param("live", marks=pytest.mark.timm)]
 
 
-def timm_reference(timm_name, images, tmp_path, resize=None, resized_images=None, **timm_kwargs):
-    """A randomly initialised timm model (every parameter perturbed), run in a child process.
+def timm_reference(name, source, tmp_path):
+    """timm's outputs for the case `name` of tests/fixtures/make_timm_fixtures.py, as a dict.
 
-    Returns a dict: `logits`, `block_{i}` (each `blocks[i]` output), `state/<timm name>` (the
-    state_dict, in keras_hire's fixture layout) and, with `resize`, timm's results at another size.
+    source="fixture" reads tests/fixtures/timm_<name>.npz; source="live" reruns the script against
+    the installed timm, in a child process: timm imports torchvision, which segfaults in a process
+    that has loaded TensorFlow first (as conftest does). `config` comes back parsed.
     """
-    for package in ("torch", "timm"):  # found, not imported (see above)
-        if importlib.util.find_spec(package) is None:
-            pytest.skip(f"{package} is not installed (pip install 'keras_hire[test]')")
-    images_path, out_path = os.path.join(tmp_path, "timm_in.npz"), os.path.join(tmp_path, "timm_out.npz")
-    extra = {} if resized_images is None else {"resized": resized_images}
-    np.savez(images_path, images=images, **extra)
-    result = subprocess.run(
-        [sys.executable, "-c", _TIMM_CHILD, timm_name, json.dumps(timm_kwargs), images_path, out_path,
-         json.dumps(resize)], capture_output=True, text=True, timeout=600,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"the timm reference failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    with np.load(out_path) as data:
-        return {key: data[key] for key in data.files}
+    if source == "fixture":
+        path = timm_fixtures.fixture_path(name)
+    else:
+        for package in ("torch", "timm"):  # found, not imported (see above)
+            if importlib.util.find_spec(package) is None:
+                pytest.skip(f"the live timm comparison needs {package}: pip install -e '.[timm]'")
+        script = timm_fixtures.__file__
+        result = subprocess.run([sys.executable, script, "--out", str(tmp_path), name],
+                                check=False, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        path = timm_fixtures.fixture_path(name, tmp_path)
+    with np.load(path) as data:
+        reference = {key: data[key] for key in data.files}
+    reference["config"] = json.loads(reference["config"].item())
+    expected = json.loads(json.dumps(timm_fixtures.case_config(name)))
+    changed = sorted(k for k, v in expected.items() if reference["config"].get(k) != v)
+    if changed:
+        raise AssertionError(f"{path} does not match make_timm_fixtures.CASES[{name!r}] in {changed}; "
+                             "rerun tests/fixtures/make_timm_fixtures.py")
+    return reference
 
 
 def state_of(reference):
     return {k[len("state/"):]: v for k, v in reference.items() if k.startswith("state/")}
+
+
+def assert_matches_timm(model, reference, num_blocks=2):
+    """Loads the reference's state_dict (every entry) and compares the logits and block tokens."""
+    state = state_of(reference)
+    assert len(load_pytorch_weights(model, state)) == len(state)
+    x = reference["input_nhwc"]
+    assert relative_error(model.predict(x, verbose=0), reference["logits"]) < 1e-4
+    names = [f"block_{i}" for i in range(num_blocks)]
+    taps = model.intermediate_model(names).predict(x, verbose=0)
+    for name in names:
+        assert relative_error(taps[name], reference[name]) < 1e-4, name
 
 
 def images(n=2, size=32, seed=0):
@@ -122,47 +103,40 @@ def test_registry_names_build_with_overrides():
     assert keras_hire.models.DeiTSmallDistilled().distilled
 
 
-def test_deit_tiny_logits_and_block_tokens_equal_timm(tmp_path):
-    x = images()
-    reference = timm_reference(TIMM_NAMES["deit_tiny"], x, tmp_path, img_size=32, num_classes=5, patch_size=8, depth=2)
-    state = state_of(reference)
-    model = keras_hire.models.create_model("deit_tiny", **SMALL)
-    loaded = load_pytorch_weights(model, state)
-    assert len(loaded) == len(state)
-    assert relative_error(model.predict(x, verbose=0), reference["logits"]) < 1e-4
-    taps = model.intermediate_model([f"block_{i}" for i in range(2)]).predict(x, verbose=0)
-    for i in range(2):
-        assert relative_error(taps[f"block_{i}"], reference[f"block_{i}"]) < 1e-4
+@pytest.mark.parametrize("source", TIMM_SOURCES)
+def test_deit_tiny_logits_and_block_tokens_equal_timm(source, tmp_path):
+    reference = timm_reference("deit_tiny", source, tmp_path)
+    assert_matches_timm(keras_hire.models.create_model("deit_tiny", **SMALL), reference)
 
 
-def test_small_vit_logits_equal_timm(tmp_path):
-    x = images(size=48)
-    reference = timm_reference(TIMM_NAMES["vit_base_patch16"], x, tmp_path, img_size=48, patch_size=16,
-                               embed_dim=48, depth=2, num_heads=4, num_classes=5)
+def test_timm_comparison_fails_on_a_transposed_projection():
+    # A square Linear loaded without its transpose is the typical conversion bug; the shapes agree.
+    reference = timm_reference("deit_tiny", "fixture", None)
+    reference["state/blocks.1.attn.proj.weight"] = reference["state/blocks.1.attn.proj.weight"].T.copy()
+    with pytest.raises(AssertionError):
+        assert_matches_timm(keras_hire.models.create_model("deit_tiny", **SMALL), reference)
+
+
+@pytest.mark.parametrize("source", TIMM_SOURCES)
+def test_small_vit_logits_equal_timm(source, tmp_path):
+    reference = timm_reference("vit_base_patch16", source, tmp_path)
     model = keras_hire.models.ViTBase16(embed_dim=48, depth=2, num_heads=4, num_classes=5, input_shape=(48, 48, 3))
-    load_pytorch_weights(model, state_of(reference))
-    assert relative_error(model.predict(x, verbose=0), reference["logits"]) < 1e-4
+    assert_matches_timm(model, reference)
 
 
-def test_distilled_deit_equals_timm_at_its_size_and_after_pos_embed_resampling(tmp_path):
-    x, x48 = images(), images(size=48, seed=1)
-    extra_grids = [(3, 3), (2, 5)]  # downsampling (antialiased) and a non-square grid
-    resize = dict(grid=[6, 6], prefix=2, img_size=48, extra_grids=extra_grids)
-    reference = timm_reference(TIMM_NAMES["deit_tiny_distilled"], x, tmp_path, resize=resize, resized_images=x48,
-                               img_size=32, num_classes=5, patch_size=8, depth=2)
+@pytest.mark.parametrize("source", TIMM_SOURCES)
+def test_distilled_deit_equals_timm_at_its_size_and_after_pos_embed_resampling(source, tmp_path):
+    reference = timm_reference("deit_tiny_distilled", source, tmp_path)
+    assert_matches_timm(keras_hire.models.DeiTTinyDistilled(**SMALL), reference)
+
     state = state_of(reference)
-    model = keras_hire.models.DeiTTinyDistilled(**SMALL)
-    load_pytorch_weights(model, state)
-    assert relative_error(model.predict(x, verbose=0), reference["logits"]) < 1e-4
-    taps = model.intermediate_model(["block_0", "block_1"]).predict(x, verbose=0)
-    assert all(relative_error(taps[f"block_{i}"], reference[f"block_{i}"]) < 1e-4 for i in range(2))
-
     model = keras_hire.models.DeiTTinyDistilled(**{**SMALL, "input_shape": (48, 48, 3)})
     load_pytorch_weights(model, state)  # a 4x4-grid checkpoint into a 6x6-grid model
-    assert relative_error(model.predict(x48, verbose=0), reference["resized_logits"]) < 1e-4
-    for i, grid in enumerate(extra_grids):
+    logits = model.predict(reference["resized_input_nhwc"], verbose=0)
+    assert relative_error(logits, reference["resized_logits"]) < 1e-4
+    for grid in reference["config"]["resize"]["grids"]:
         ours = resize_position_embedding(state["pos_embed"], grid, num_prefix_tokens=2)
-        assert relative_error(ours, reference[f"extra_{i}"]) < 1e-5
+        assert relative_error(ours, reference[f"pos_embed_{grid[0]}x{grid[1]}"]) < 1e-5, grid
 
 
 def test_intermediate_outputs_expose_tokens_and_attention():
@@ -223,15 +197,3 @@ def test_checkpoint_problems_are_reported_before_anything_is_assigned():
     np.testing.assert_array_equal(model.get_layer("blocks.0.attn").q.kernel.numpy(), before)
     with pytest.raises(ValueError, match="not a square grid"):
         resize_position_embedding(np.zeros((1, 1 + 12, 24)), (4, 4))
-
-
-@pytest.mark.slow
-def test_keras_round_trip_jax_and_tflite(tmp_path):
-    model = VisionTransformer(**TINY, distilled=True)
-    x = images()
-    assert_keras_roundtrip(model, x, tmp_path)
-    arguments = ", ".join(f"{k}={v!r}" for k, v in {**TINY, "distilled": True}.items())
-    builder = f"keras_hire.models.VisionTransformer({arguments})"
-    assert_jax_matches(model, builder, x, tmp_path)
-    ops = assert_tflite_matches(model, x, tmp_path)
-    assert "GATHER" not in ops and "FULLY_CONNECTED" in ops

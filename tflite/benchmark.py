@@ -5,47 +5,37 @@
 For each file, thread count and XNNPACK on/off: warm-up, then --runs invokes; median and p90
 latency, file size, and every op XNNPACK did not take. --gpu_check also lists the ops LiteRT's GPU
 delegate rejects, on a software Vulkan device (install it once with tflite/install_gpu_check.sh).
-Writes --output_json and --output_md. The logic is keras_hire.export.benchmark_files.
+Writes --output_json and --output_md. The logic is keras_hire.benchmark.benchmark_files.
 """
 
-import json
 import os
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from absl import app, flags  # noqa: E402
-
-FLAGS = flags.FLAGS
-flags.DEFINE_list("models", None, "Comma-separated .tflite files.", required=True)
-flags.DEFINE_list("num_threads", ["1", "2"], "Thread counts.")
-flags.DEFINE_enum("xnnpack", "both", ["both", "on", "off"], "Run with XNNPACK, without it, or both.")
-flags.DEFINE_integer("warmup", 5, "Untimed invokes before timing.")
-flags.DEFINE_integer("runs", 30, "Timed invokes.")
-flags.DEFINE_bool("gpu_check", False, "Also list the ops the LiteRT GPU delegate rejects (needs Mesa 25 lavapipe).")
-flags.DEFINE_string("output_json", None, "JSON report path (default: beside the first model).")
-flags.DEFINE_string("output_md", None, "Markdown table path (default: beside the first model).")
+from keras_hire.benchmark.configs import TFLiteBenchmarkConfig  # noqa: E402
+from keras_hire.utils.flags import run_config_binary  # noqa: E402
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from keras_hire.export import atomic_write_json, atomic_write_text, benchmark_files, benchmark_markdown
+def main(config):
+    import json
 
-    missing = [path for path in FLAGS.models if not os.path.exists(path)]
-    if missing:
-        raise app.UsageError(f"No such .tflite file(s): {', '.join(missing)}")
-    modes = {"both": (True, False), "on": (True,), "off": (False,)}[FLAGS.xnnpack]
-    rows = benchmark_files(FLAGS.models, [int(t) for t in FLAGS.num_threads], modes, FLAGS.warmup, FLAGS.runs,
-                           FLAGS.gpu_check)
-    base = os.path.join(os.path.dirname(os.path.abspath(FLAGS.models[0])), "benchmark")
-    atomic_write_json(FLAGS.output_json or base + ".json", rows)
+    from keras_hire.benchmark import benchmark_files, benchmark_markdown
+    from keras_hire.benchmark.configs import XNNPACK_MODES
+    from keras_hire.utils import atomic_write_json, atomic_write_text
+
+    rows = benchmark_files(config.models, config.num_threads, XNNPACK_MODES[config.xnnpack], config.warmup,
+                           config.runs, config.gpu_check)
+    base = os.path.join(os.path.dirname(os.path.abspath(config.models[0])), "benchmark")
+    paths = {"json": config.output_json or base + ".json", "markdown": config.output_md or base + ".md"}
+    atomic_write_json(paths["json"], rows)
     table = benchmark_markdown(rows)
-    atomic_write_text(FLAGS.output_md or base + ".md", table)
+    atomic_write_text(paths["markdown"], table)
     print(table)
-    print(json.dumps({"json": FLAGS.output_json or base + ".json", "markdown": FLAGS.output_md or base + ".md"}))
+    print(json.dumps(paths))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_config_binary(TFLiteBenchmarkConfig, main)

@@ -37,7 +37,7 @@ def log(message):
 
 
 def perturb_normalization_keras(model, seed):
-    """Trained-like norm values, as benchmarks/trained_like.py gives ours: at initialisation the
+    """Trained-like norm values, as keras_hire/benchmark/trained_like.py gives ours: at initialisation the
     converter deletes identity norm multiplies and adds, which a trained model keeps."""
     import numpy as np
     import tf_keras

@@ -51,7 +51,7 @@ def build_model(seed):
 
     torch.manual_seed(seed)
     model = timm.create_model(TIMM_NAME, pretrained=False).eval()
-    # Trained-like LayerNorm values, as benchmarks/trained_like.py gives ours: at initialisation
+    # Trained-like LayerNorm values, as keras_hire/benchmark/trained_like.py gives ours: at initialisation
     # (weight 1, bias 0) the converter deletes the norm's multiply and add, which a trained model keeps.
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -170,7 +170,9 @@ def main():
         output = np.asarray(output).reshape(reference.shape)
         diff = float(np.max(np.abs(output - reference)))
         correlation = float(np.corrcoef(output.ravel(), reference.ravel())[0, 1])
-        log(f"{file_name}: max |tflite - torch| = {diff:.3g} (logits max |x| {float(np.abs(reference).max()):.3g}), correlation {correlation:.5f}")
+        largest = float(np.abs(reference).max())
+        log(f"{file_name}: max |tflite - torch| = {diff:.3g} (logits max |x| {largest:.3g}), "
+            f"correlation {correlation:.5f}")
         return {"model": REGISTRY_NAME, "size": SIZE, "runtime": RUNTIME, "quantization": quantization,
                 "path": file_name, "versions": found, "params": params, "input_layout": "NCHW",
                 **io, "source": f"timm.create_model('{TIMM_NAME}', pretrained=False)",

@@ -3,10 +3,11 @@
     /work/main/.venv/bin/python benchmarks/peers/verify.py [--output_dir DIR] [--threads 2] [--runs 20]
 
 For every entry of `DIR/manifest.json`: allocate an `ai_edge_litert` interpreter, feed a random
-input of the file's own shape and dtype (`keras_hire.export.time_interpreter`), check the output is finite; count the nodes the
-XNNPACK delegate takes (`keras_hire.export.xnnpack_coverage`); time invokes at `--threads`
-(`keras_hire.export.time_interpreter`, median). Writes `DIR/verify.json`. The latencies are
-indicative only on a shared machine: the same-run benchmark is the place for comparisons.
+input of the file's own shape and dtype (`keras_hire.benchmark.time_interpreter`), check the output
+is finite; count the nodes the XNNPACK delegate takes (`keras_hire.benchmark.xnnpack_coverage`);
+time invokes at `--threads` (`keras_hire.benchmark.time_interpreter`, median). Writes
+`DIR/verify.json`. The latencies are indicative only on a shared machine: the same-run benchmark
+is the place for comparisons.
 """
 
 import argparse
@@ -28,8 +29,8 @@ def main():
 
     import numpy as np
 
-    from keras_hire.export import make_interpreter, time_interpreter, xnnpack_coverage
-    from keras_hire.export.coverage import format_not_delegated
+    from keras_hire.benchmark import format_delegated, format_not_delegated, time_interpreter, xnnpack_coverage
+    from keras_hire.export import make_interpreter
 
     with open(os.path.join(args.output_dir, "manifest.json")) as stream:
         manifest = json.load(stream)
@@ -49,7 +50,7 @@ def main():
                "input_shape": [int(d) for d in detail["shape"]], "input_dtype": np.dtype(detail["dtype"]).name,
                "output_shape": [int(d) for d in output.shape], "output_finite": bool(np.all(np.isfinite(output))),
                "size_bytes": len(data),
-               "xnnpack_delegated": f"{coverage['delegated_count']}/{coverage['total']}",
+               "xnnpack_delegated": format_delegated(coverage),
                "not_delegated": format_not_delegated(coverage),
                "threads": args.threads, "runs": len(times), "median_ms": float(np.median(times)),
                "min_ms": float(np.min(times))}

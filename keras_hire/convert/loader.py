@@ -54,7 +54,8 @@ def load_pytorch_weights(model, source, skip=()):
         array = target.transform(state[name])
         expected = tuple(target.variable.shape)
         if tuple(array.shape) != expected:
-            mismatched.append(f"{name}: checkpoint {tuple(state[name].shape)} -> {tuple(array.shape)}, model {expected}")
+            mismatched.append(
+                f"{name}: checkpoint {tuple(state[name].shape)} -> {tuple(array.shape)}, model {expected}")
         else:
             converted[name] = array
     if mismatched:

@@ -10,9 +10,11 @@ Per batch: `keras.layers.RandomFlip`, `RandAugment`, `RandomErasing`, `Normaliza
 
 import dataclasses
 
+from keras_hire.utils.config import Config, config_field
+
 
 @dataclasses.dataclass
-class AugmentConfig:
+class AugmentConfig(Config):
     """Training-time augmentation. The defaults are off; `AugmentConfig.imagenet()` is the papers' recipe.
 
     Attributes:
@@ -25,13 +27,15 @@ class AugmentConfig:
         cutmix: cutmix alpha (0 disables). With both, each batch gets one of them at random.
     """
 
-    random_resized_crop: bool = False
-    flip: bool = False
-    randaugment_ops: int = 0
-    randaugment_magnitude: float = 0.9
-    random_erasing: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
+    random_resized_crop: bool = config_field(False, help="Inception-style random-resized crop (ImageNet recipe).")
+    flip: bool = config_field(False, help="Random horizontal flip.")
+    randaugment_ops: int = config_field(0, help="RandAugment ops per image (0 = off; the papers use 2).", min=0)
+    randaugment_magnitude: float = config_field(0.9, help="RandAugment magnitude in [0, 1] (timm's m9 is 0.9).",
+                                                min=0.0, max=1.0)
+    random_erasing: float = config_field(0.0, help="Random-erasing probability (the papers use 0.25).",
+                                         min=0.0, max=1.0)
+    mixup: float = config_field(0.0, help="Mixup alpha (0 = off; the papers use 0.8).", min=0.0)
+    cutmix: float = config_field(0.0, help="CutMix alpha (0 = off; the papers use 1.0).", min=0.0)
 
     @classmethod
     def imagenet(cls, mixup=0.8, cutmix=1.0):

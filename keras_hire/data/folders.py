@@ -18,7 +18,8 @@ def image_folder(root, split):
     """An `ImageSource` over `root/<split>/<class>/*`; classes are the sorted subfolder names."""
     split_dir = os.path.join(root, split)
     if not os.path.isdir(split_dir):
-        available = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) if os.path.isdir(root) else []
+        entries = os.listdir(root) if os.path.isdir(root) else []
+        available = sorted(d for d in entries if os.path.isdir(os.path.join(root, d)))
         raise FileNotFoundError(
             f"Image folder split {split_dir!r} does not exist. Expected the ImageNet layout "
             f"root/<split>/<class>/<image>.jpg; splits found under {root!r}: {available or 'none'}."

@@ -41,7 +41,8 @@ def train_dataset(source, image_size, batch_size, seed=0, start_epoch=0, augment
     image_size = tuple(image_size)
     num_classes = source.num_classes
     resize_only = not augment.random_resized_crop and source.native_size == image_size
-    augmenter = BatchAugmenter(augment, _channel_stats(source.mean, channels), _channel_stats(source.std, channels), seed)
+    augmenter = BatchAugmenter(augment, _channel_stats(source.mean, channels), _channel_stats(source.std, channels),
+                               seed)
     full_epoch = steps_per_epoch(source, batch_size)
     per_epoch = min(epoch_steps, full_epoch) if epoch_steps else full_epoch
 

@@ -3,8 +3,7 @@
 import dataclasses
 from typing import Callable, Optional, Tuple
 
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+from keras_hire.utils.image_stats import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,8 @@ def make_interpreter(model, num_threads=1, xnnpack=True, per_op_delegation=False
     kwargs = dict(model_content=model) if isinstance(model, (bytes, bytearray)) else dict(model_path=model)
     interpreter = Interpreter(
         num_threads=num_threads,
-        experimental_op_resolver_type=OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_op_resolver_type=(OpResolverType.AUTO if xnnpack
+                                       else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES),
         experimental_disable_delegate_node_fusion=per_op_delegation,
         **kwargs,
     )

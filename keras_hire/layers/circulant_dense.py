@@ -18,7 +18,6 @@ def circulant_index(in_features, out_features, num_blocks=4):
     smaller = min(in_features, out_features)
     block = smaller // num_blocks
     blocks_in = num_blocks * in_features // smaller
-    blocks_out = num_blocks * out_features // smaller
     rows = np.arange(out_features)
     cols = np.arange(in_features)
     r, s = rows[:, None] % block, cols[None, :] % block

@@ -8,12 +8,16 @@ LayerNorm-ed input, each sub-layer's sum scaled by 3/4. They are `VisionTransfor
 one argument away: `create_model("aug_vit_small", augmented_shortcuts="circulant")`.
 """
 
-from keras_hire.models.vit import vit_variant
+from keras_hire.models.registry import family_info, register_variant
+from keras_hire.models.vit import VisionTransformer
 
 AUG_VIT_CONFIGS = {
     "aug_vit_small": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6, augmented_shortcuts="circulant2"),
     "aug_vit_base": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12, augmented_shortcuts="circulant2"),
 }
 
-AugViTSmall = vit_variant("aug_vit_small", "AugViTSmall", AUG_VIT_CONFIGS, "the official Aug-ViT")
-AugViTBase = vit_variant("aug_vit_base", "AugViTBase", AUG_VIT_CONFIGS, "the official Aug-ViT")
+# The official train.py is DeiT's (crop 0.875, ImageNet statistics); no checkpoints are published.
+_INFO = family_info("2106.15941", input_divisor=16)
+AugViTSmall = register_variant(VisionTransformer, "aug_vit_small", "AugViTSmall", AUG_VIT_CONFIGS["aug_vit_small"],
+                               _INFO)
+AugViTBase = register_variant(VisionTransformer, "aug_vit_base", "AugViTBase", AUG_VIT_CONFIGS["aug_vit_base"], _INFO)

@@ -28,6 +28,11 @@ def validate_input_shape(input_shape, family, min_size, divisor=1, why=""):
     return height, width, channels
 
 
+def ints(values):
+    """A config value kept as a tuple of ints (stage depths, widths, ...)."""
+    return tuple(int(v) for v in values)
+
+
 def _nearest(size, divisor):
     lower = max(divisor, size // divisor * divisor)
     return lower if size - lower <= divisor // 2 else lower + divisor
@@ -37,15 +42,22 @@ class Backbone(keras.Model):
     """A functional model whose calls check the image batch and that exposes pyramid features.
 
     Subclasses build their graph in `__init__`, pass `pyramid_outputs` (a dict of stage name to
-    symbolic tensor), keep every other constructor argument as an attribute of the same name and
-    list those names in `config_keys`, so that `get_config` returns them all.
+    symbolic tensor), map every other constructor argument to its type in `config_keys` and call
+    `self.keep_config(locals())` after `super().__init__`, so that `get_config` returns them all.
     """
 
-    config_keys = ()
+    config_keys = {}  # constructor argument -> the type it is kept as (int, float, bool, ints, tuple, str)
 
     def __init__(self, inputs, outputs, pyramid_outputs=None, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.pyramid_outputs = dict(pyramid_outputs or {})
+
+    @property
+    def model_info(self):
+        """The registry's `ModelInfo` for this model's name, or `None` for a name not registered."""
+        from keras_hire.models.registry import list_models, model_info
+
+        return model_info(self.name) if self.name in list_models() else None
 
     def __call__(self, inputs, *args, **kwargs):
         # Before Keras' own input-spec check, whose message does not say what to change.
@@ -77,6 +89,12 @@ class Backbone(keras.Model):
                 f"batch of shape {tuple(shape)}. Resize the images, or build the model for this size with "
                 f"input_shape={got[:2] + (expected[-1],)}."
             )
+
+    def keep_config(self, arguments):
+        """Keeps each `config_keys` argument (from the constructor's `locals()`) as a typed attribute."""
+        for key, kind in self.config_keys.items():
+            value = arguments[key]
+            setattr(self, key, value if value is None else kind(value))
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "input_shape": tuple(self.inputs[0].shape[1:])}

@@ -14,8 +14,7 @@ from keras_hire.layers import (
     TokenSlice,
 )
 from keras_hire.layers.initializers import trunc_normal
-from keras_hire.models.backbone import validate_input_shape
-from keras_hire.models.registry import register_model
+from keras_hire.models.registry import family_info, register_variant
 from keras_hire.models.vit import TokenBackbone, check_transformer_args, mlp, patch_embedding, patch_grid
 
 # timm's configurations (timm/models/cait.py).
@@ -93,19 +92,16 @@ class CaiT(TokenBackbone):
         **kwargs,
     ):
         family = type(self).__name__
-        check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_classes, include_top)
+        image_shape, grid = check_transformer_args(family, input_shape, patch_size, embed_dim, depth, num_heads,
+                                                num_classes, include_top)
         if int(class_attention_depth) < 1:
             raise ValueError(
                 f"{family}: class_attention_depth must be at least 1 (the class token is only read after it); "
                 f"received class_attention_depth={class_attention_depth}."
             )
-        height, width, channels = validate_input_shape(
-            input_shape, family, min_size=patch_size, divisor=patch_size, why=f" (the patch size is {patch_size})"
-        )
-        grid = (height // patch_size, width // patch_size)
         norm = dict(epsilon=layer_norm_epsilon)
 
-        inputs = keras.Input((height, width, channels), name="images")
+        inputs = keras.Input(image_shape, name="images")
         x = patch_embedding(inputs, patch_size, embed_dim)
         x = PositionEmbedding(grid, embed_dim, num_prefix_tokens=0, name="pos_embed")(x)
         x = keras.layers.Dropout(dropout, name="pos_drop")(x)
@@ -149,26 +145,12 @@ class CaiT(TokenBackbone):
 
         self.intermediate_outputs = intermediates
         self.num_prefix_tokens = 0
-        self.patch_size = int(patch_size)
-        self.embed_dim = int(embed_dim)
-        self.depth = int(depth)
-        self.num_heads = int(num_heads)
-        self.mlp_ratio = float(mlp_ratio)
-        self.qkv_bias = bool(qkv_bias)
-        self.class_attention_depth = int(class_attention_depth)
-        self.layer_scale_init = float(layer_scale_init)
-        self.num_classes = int(num_classes)
-        self.include_top = bool(include_top)
-        self.drop_path_rate = float(drop_path_rate)
-        self.dropout = float(dropout)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.keep_config(locals())
 
-    # Constructor arguments that get_config returns besides name and input_shape.
-    config_keys = (
-        "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias",
-        "class_attention_depth", "layer_scale_init", "num_classes", "include_top", "drop_path_rate",
-        "dropout", "layer_norm_epsilon",
-    )
+    # Constructor arguments that get_config returns besides name and input_shape, and their types.
+    config_keys = dict(patch_size=int, embed_dim=int, depth=int, num_heads=int, mlp_ratio=float, qkv_bias=bool,
+                       class_attention_depth=int, layer_scale_init=float, num_classes=int, include_top=bool,
+                       drop_path_rate=float, dropout=float, layer_norm_epsilon=float)
 
 
 def _residual(x, branch, dim, init_value, drop_path_rate, gamma_name, add_name):
@@ -178,8 +160,7 @@ def _residual(x, branch, dim, init_value, drop_path_rate, gamma_name, add_name):
     return ScaledAdd(1.0, name=add_name)([x, branch])
 
 
-@register_model("cait_s24")
-def CaiTS24(**kwargs):  # noqa: N802  (a model constructor, named like a class as the other variants)
-    """CaiTS24: timm's `cait_s24_224` configuration (patch 16, dim 384, 24 + 2 blocks, 8 heads,
-    LayerScale 1e-5). Keyword arguments override any `CaiT` argument."""
-    return CaiT(**{**CAIT_CONFIGS["cait_s24"], "name": "cait_s24", **kwargs})
+# timm's cait_s24_224: evaluated without a crop (crop_pct 1.0), ImageNet statistics.
+CaiTS24 = register_variant(CaiT, "cait_s24", "CaiTS24", CAIT_CONFIGS["cait_s24"],
+                           family_info("2103.17239", crop_fraction=1.0, checkpoint="cait_s24_224.fb_dist_in1k",
+                                       input_divisor=16))

@@ -1,15 +1,22 @@
 """CMT (Guo et al., arXiv 2107.06263, CVPR 2022): convolutional neural networks meet vision transformers."""
 
+import dataclasses
 import math
 
 import keras
 
-from keras_hire.layers import (DropPath, InvertedResidualFFN, LayerNorm, LightweightAttention,
-                               RelativePositionBias, ResidualDepthwiseConv2D)
+from keras_hire.layers import (
+    DropPath,
+    InvertedResidualFFN,
+    LayerNorm,
+    LightweightAttention,
+    RelativePositionBias,
+    ResidualDepthwiseConv2D,
+)
 from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer
 from keras_hire.layers.initializers import trunc_normal
-from keras_hire.models.backbone import Backbone, validate_input_shape
-from keras_hire.models.registry import register_model
+from keras_hire.models.backbone import Backbone, ints, validate_input_shape
+from keras_hire.models.registry import family_info, register_variant
 
 # Official configurations (huawei-noah/Efficient-AI-Backbones, cmt_pytorch/cmt.py) and the
 # resolutions the released checkpoints were trained at.
@@ -65,8 +72,8 @@ class CMT(Backbone):
         dropout: dropout before the classifier (official `dp`: 0.1, 0.3 for CMT-B).
         name: model name.
 
-    The four stage outputs are available as `model.pyramid_outputs` (`"stage1"`..`"stage4"`, at
-    strides 4, 8, 16, 32) and as a model from `model.feature_extractor()`.
+    Dense tasks read the stage maps (strides 4 to 32) from `model.pyramid_outputs["stage1"]`
+    .. `["stage4"]`, or all of them at once from `model.feature_extractor()`.
 
     Example:
     ```python
@@ -166,23 +173,12 @@ class CMT(Backbone):
             x = keras.layers.Dense(num_classes, name="head", kernel_initializer=trunc_normal(0.02))(x)
         super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
 
-        self.embed_dims = tuple(int(d) for d in embed_dims)
-        self.stem_channels = int(stem_channels)
-        self.depths = tuple(int(d) for d in depths)
-        self.num_heads = tuple(int(h) for h in num_heads)
-        self.mlp_ratios = tuple(mlp_ratios)
-        self.kv_reductions = tuple(int(k) for k in kv_reductions)
-        self.fc_dim = int(fc_dim)
-        self.num_classes = int(num_classes)
-        self.include_top = bool(include_top)
-        self.drop_path_rate = float(drop_path_rate)
-        self.dropout = float(dropout)
+        self.keep_config(locals())
 
-    # Constructor arguments that get_config returns besides name and input_shape.
-    config_keys = (
-        "embed_dims", "stem_channels", "depths", "num_heads", "mlp_ratios", "kv_reductions",
-        "fc_dim", "num_classes", "include_top", "drop_path_rate", "dropout",
-    )
+    # Constructor arguments that get_config returns besides name and input_shape, and their types.
+    config_keys = dict(embed_dims=ints, stem_channels=int, depths=ints, num_heads=ints, mlp_ratios=tuple,
+                       kv_reductions=ints, fc_dim=int, num_classes=int, include_top=bool, drop_path_rate=float,
+                       dropout=float)
 
     def load_resized_weights(self, source):
         """Copies every weight of a CMT built for another input size, resizing the position biases.
@@ -230,23 +226,17 @@ def _cmt_block(x, bias, dim, num_heads, hidden_dim, kv_reduction, drop_path_rate
     return keras.layers.Add(name=f"{name}.add2")([x, y])
 
 
-def _variant(registry_name, doc_name):
-    config = CMT_CONFIGS[registry_name]
-
-    @register_model(registry_name)
-    def builder(**kwargs):
-        return CMT(**{**config, "name": registry_name, **kwargs})
-
-    builder.__name__ = builder.__qualname__ = doc_name
-    builder.__doc__ = (
-        f"{doc_name}: the official `{registry_name}` configuration ({config['depths']} blocks, "
-        f"{config['embed_dims']} channels, input {config['input_shape'][0]}x{config['input_shape'][1]}). "
-        "Keyword arguments override any `CMT` argument."
-    )
-    return builder
+# timm's default eval crop (the official train.py sets none), ImageNet mean/std; checkpoints are the
+# GitHub release-v1 files of ggjy/CMT.pytorch. Any size that is a multiple of 32.
+_INFO = family_info("2107.06263", input_divisor=32)
 
 
-CMTTiny = _variant("cmt_tiny", "CMTTiny")
-CMTXS = _variant("cmt_xs", "CMTXS")
-CMTSmall = _variant("cmt_small", "CMTSmall")
-CMTBase = _variant("cmt_base", "CMTBase")
+def _cmt_variant(name, class_name):
+    info = dataclasses.replace(_INFO, checkpoint=f"{name}.pth")
+    return register_variant(CMT, name, class_name, CMT_CONFIGS[name], info)
+
+
+CMTTiny = _cmt_variant("cmt_tiny", "CMTTiny")
+CMTXS = _cmt_variant("cmt_xs", "CMTXS")
+CMTSmall = _cmt_variant("cmt_small", "CMTSmall")
+CMTBase = _cmt_variant("cmt_base", "CMTBase")

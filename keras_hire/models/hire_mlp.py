@@ -1,11 +1,13 @@
 """Hire-MLP (Guo et al., arXiv 2108.13341, CVPR 2022): vision MLP via hierarchical rearrangement."""
 
+import dataclasses
+
 import keras
 
 from keras_hire.layers import DropPath, HireModule
 from keras_hire.layers.initializers import trunc_normal
-from keras_hire.models.backbone import Backbone, validate_input_shape
-from keras_hire.models.registry import register_model
+from keras_hire.models.backbone import Backbone, ints, validate_input_shape
+from keras_hire.models.registry import family_info, register_variant
 
 # Official configurations (ggjy/Hire-Wave-MLP.pytorch, mlp_based/hire_mlp.py).
 _COMMON = dict(
@@ -133,22 +135,11 @@ class HireMLP(Backbone):
             x = keras.layers.Dense(num_classes, name="head", **_init())(x)
         super().__init__(inputs=inputs, outputs=x, pyramid_outputs=pyramid, name=name, **kwargs)
 
-        self.depths = tuple(int(d) for d in depths)
-        self.embed_dims = tuple(int(d) for d in embed_dims)
-        self.mlp_ratios = tuple(mlp_ratios)
-        self.region_sizes = tuple(int(p) for p in region_sizes)
-        self.shift_strides = tuple(int(s) for s in shift_strides)
-        self.shift_dilations = tuple(int(s) for s in shift_dilations)
-        self.num_classes = int(num_classes)
-        self.include_top = bool(include_top)
-        self.drop_path_rate = float(drop_path_rate)
-        self.dropout = float(dropout)
+        self.keep_config(locals())
 
-    # Constructor arguments that get_config returns besides name and input_shape.
-    config_keys = (
-        "depths", "embed_dims", "mlp_ratios", "region_sizes", "shift_strides", "shift_dilations",
-        "num_classes", "include_top", "drop_path_rate", "dropout",
-    )
+    # Constructor arguments that get_config returns besides name and input_shape, and their types.
+    config_keys = dict(depths=ints, embed_dims=ints, mlp_ratios=tuple, region_sizes=ints, shift_strides=ints,
+                       shift_dilations=ints, num_classes=int, include_top=bool, drop_path_rate=float, dropout=float)
 
 
 def _hire_block(x, dim, mlp_ratio, region_size, step, drop_path_rate, dropout, name):
@@ -170,22 +161,13 @@ def _hire_block(x, dim, mlp_ratio, region_size, step, drop_path_rate, dropout, n
     return keras.layers.Add(name=f"{name}.add2")([shortcut, y])
 
 
-def _variant(registry_name, doc_name):
-    config = HIRE_MLP_CONFIGS[registry_name]
-
-    @register_model(registry_name)
-    def builder(**kwargs):
-        return HireMLP(**{**config, "name": registry_name, **kwargs})
-
-    builder.__name__ = builder.__qualname__ = doc_name
-    builder.__doc__ = (
-        f"{doc_name}: the official `{registry_name}` configuration ({config['depths']} blocks, "
-        f"{config['embed_dims']} channels). Keyword arguments override any `HireMLP` argument."
-    )
-    return builder
-
-
-HireMLPTiny = _variant("hire_mlp_tiny", "HireMLPTiny")
-HireMLPSmall = _variant("hire_mlp_small", "HireMLPSmall")
-HireMLPBase = _variant("hire_mlp_base", "HireMLPBase")
-HireMLPLarge = _variant("hire_mlp_large", "HireMLPLarge")
+# Eval transform of the official code (crop_pct 0.9, bicubic, ImageNet mean/std); the GitHub release
+# "log" of ggjy/Hire-Wave-MLP.pytorch holds Tiny/Small/Base checkpoints, none for Large.
+_INFO = family_info("2108.13341", crop_fraction=0.9)
+HireMLPTiny = register_variant(HireMLP, "hire_mlp_tiny", "HireMLPTiny", HIRE_MLP_CONFIGS["hire_mlp_tiny"],
+                               dataclasses.replace(_INFO, checkpoint="hire_mlp_tiny.pth"))
+HireMLPSmall = register_variant(HireMLP, "hire_mlp_small", "HireMLPSmall", HIRE_MLP_CONFIGS["hire_mlp_small"],
+                                dataclasses.replace(_INFO, checkpoint="hire_mlp_small.pth"))
+HireMLPBase = register_variant(HireMLP, "hire_mlp_base", "HireMLPBase", HIRE_MLP_CONFIGS["hire_mlp_base"],
+                               dataclasses.replace(_INFO, checkpoint="hire_mlp_base.pth"))
+HireMLPLarge = register_variant(HireMLP, "hire_mlp_large", "HireMLPLarge", HIRE_MLP_CONFIGS["hire_mlp_large"], _INFO)

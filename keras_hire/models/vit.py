@@ -1,5 +1,7 @@
 """ViT (arXiv 2010.11929) and DeiT (arXiv 2012.12877), with Aug-ViT's augmented shortcuts (2106.15941)."""
 
+import dataclasses
+
 import keras
 
 from keras_hire.layers import (
@@ -14,7 +16,8 @@ from keras_hire.layers import (
 )
 from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.backbone import Backbone, validate_input_shape
-from keras_hire.models.registry import register_model
+from keras_hire.models.registry import family_info, register_variant
+from keras_hire.utils.image_stats import INCEPTION_MEAN, INCEPTION_STD
 
 # timm's configurations (timm/models/deit.py, vision_transformer.py); all use qkv_bias and mlp_ratio 4.
 VIT_CONFIGS = {
@@ -136,7 +139,8 @@ class VisionTransformer(TokenBackbone):
         **kwargs,
     ):
         family = type(self).__name__
-        check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_classes, include_top)
+        image_shape, grid = check_transformer_args(family, input_shape, patch_size, embed_dim, depth, num_heads,
+                                                num_classes, include_top)
         if augmented_shortcuts not in AUGMENTED_SHORTCUTS:
             raise ValueError(
                 f"{family}: augmented_shortcuts must be one of {AUGMENTED_SHORTCUTS}; "
@@ -149,13 +153,9 @@ class VisionTransformer(TokenBackbone):
                 f"{family}: embed_dim={embed_dim} must be a multiple of num_circulant_blocks="
                 f"{num_circulant_blocks} for circulant shortcuts."
             )
-        height, width, channels = validate_input_shape(
-            input_shape, family, min_size=patch_size, divisor=patch_size, why=f" (the patch size is {patch_size})"
-        )
-        grid = (height // patch_size, width // patch_size)
         num_prefix = 2 if distilled else 1
 
-        inputs = keras.Input((height, width, channels), name="images")
+        inputs = keras.Input(image_shape, name="images")
         x = patch_embedding(inputs, patch_size, embed_dim)
         if distilled:
             x = ClassToken(embed_dim, name="dist_token")(x)  # prepended first, so it lands second
@@ -188,31 +188,17 @@ class VisionTransformer(TokenBackbone):
 
         self.intermediate_outputs = intermediates
         self.num_prefix_tokens = num_prefix
-        self.patch_size = int(patch_size)
-        self.embed_dim = int(embed_dim)
-        self.depth = int(depth)
-        self.num_heads = int(num_heads)
-        self.mlp_ratio = float(mlp_ratio)
-        self.qkv_bias = bool(qkv_bias)
-        self.num_classes = int(num_classes)
-        self.include_top = bool(include_top)
-        self.drop_path_rate = float(drop_path_rate)
-        self.dropout = float(dropout)
-        self.distilled = bool(distilled)
-        self.augmented_shortcuts = augmented_shortcuts
-        self.num_circulant_blocks = int(num_circulant_blocks)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.keep_config(locals())
 
-    # Constructor arguments that get_config returns besides name and input_shape.
-    config_keys = (
-        "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias", "num_classes",
-        "include_top", "drop_path_rate", "dropout", "distilled", "augmented_shortcuts",
-        "num_circulant_blocks", "layer_norm_epsilon",
-    )
+    # Constructor arguments that get_config returns besides name and input_shape, and their types.
+    config_keys = dict(patch_size=int, embed_dim=int, depth=int, num_heads=int, mlp_ratio=float, qkv_bias=bool,
+                       num_classes=int, include_top=bool, drop_path_rate=float, dropout=float, distilled=bool,
+                       augmented_shortcuts=str, num_circulant_blocks=int, layer_norm_epsilon=float)
 
 
-def check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_classes, include_top):
-    """Raises a `ValueError` echoing the bad value for the arguments ViT and CaiT share."""
+def check_transformer_args(family, input_shape, patch_size, embed_dim, depth, num_heads, num_classes, include_top):
+    """Checks the arguments ViT and CaiT share (a `ValueError` echoes a bad value); returns the
+    validated `(height, width, channels)` and the patch grid `(rows, columns)`."""
     if int(patch_size) < 1:
         raise ValueError(f"{family}: patch_size must be a positive int; received patch_size={patch_size}.")
     if int(depth) < 1:
@@ -224,6 +210,10 @@ def check_transformer_args(family, patch_size, embed_dim, depth, num_heads, num_
         )
     if include_top and int(num_classes) < 1:
         raise ValueError(f"{family}: num_classes must be >= 1 with include_top=True; received {num_classes}.")
+    height, width, channels = validate_input_shape(
+        input_shape, family, min_size=patch_size, divisor=patch_size, why=f" (the patch size is {patch_size})"
+    )
+    return (height, width, channels), (height // patch_size, width // patch_size)
 
 
 def patch_embedding(images, patch_size, embed_dim):
@@ -287,25 +277,24 @@ def augmented(y, dim, mode, num_circulant_blocks, names):
     return outputs
 
 
-def vit_variant(registry_name, doc_name, configs, source):
-    config = configs[registry_name]
-
-    @register_model(registry_name)
-    def builder(**kwargs):
-        return VisionTransformer(**{**config, "name": registry_name, **kwargs})
-
-    builder.__name__ = builder.__qualname__ = doc_name
-    builder.__doc__ = (
-        f"{doc_name}: {source} `{registry_name}` configuration ({config}). "
-        "Keyword arguments override any `VisionTransformer` argument."
-    )
-    return builder
+# timm's pretrained configurations: DeiT at crop 0.875 with ImageNet statistics; Google's ViT at
+# crop 0.9 with [-1, 1] scaling. Any size that is a multiple of the patch size.
+_DEIT = family_info("2012.12877", input_divisor=16)
+_VIT = family_info("2010.11929", crop_fraction=0.9, mean=INCEPTION_MEAN, std=INCEPTION_STD, input_divisor=16)
 
 
-DeiTTiny = vit_variant("deit_tiny", "DeiTTiny", VIT_CONFIGS, "timm's")
-DeiTSmall = vit_variant("deit_small", "DeiTSmall", VIT_CONFIGS, "timm's")
-DeiTBase = vit_variant("deit_base", "DeiTBase", VIT_CONFIGS, "timm's")
-DeiTTinyDistilled = vit_variant("deit_tiny_distilled", "DeiTTinyDistilled", VIT_CONFIGS, "timm's")
-DeiTSmallDistilled = vit_variant("deit_small_distilled", "DeiTSmallDistilled", VIT_CONFIGS, "timm's")
-DeiTBaseDistilled = vit_variant("deit_base_distilled", "DeiTBaseDistilled", VIT_CONFIGS, "timm's")
-ViTBase16 = vit_variant("vit_base_patch16", "ViTBase16", VIT_CONFIGS, "timm's")
+def _vit_variant(name, class_name, info, checkpoint):
+    return register_variant(VisionTransformer, name, class_name, VIT_CONFIGS[name],
+                            dataclasses.replace(info, checkpoint=checkpoint))
+
+
+DeiTTiny = _vit_variant("deit_tiny", "DeiTTiny", _DEIT, "deit_tiny_patch16_224.fb_in1k")
+DeiTSmall = _vit_variant("deit_small", "DeiTSmall", _DEIT, "deit_small_patch16_224.fb_in1k")
+DeiTBase = _vit_variant("deit_base", "DeiTBase", _DEIT, "deit_base_patch16_224.fb_in1k")
+DeiTTinyDistilled = _vit_variant("deit_tiny_distilled", "DeiTTinyDistilled", _DEIT,
+                                 "deit_tiny_distilled_patch16_224.fb_in1k")
+DeiTSmallDistilled = _vit_variant("deit_small_distilled", "DeiTSmallDistilled", _DEIT,
+                                  "deit_small_distilled_patch16_224.fb_in1k")
+DeiTBaseDistilled = _vit_variant("deit_base_distilled", "DeiTBaseDistilled", _DEIT,
+                                 "deit_base_distilled_patch16_224.fb_in1k")
+ViTBase16 = _vit_variant("vit_base_patch16", "ViTBase16", _VIT, "vit_base_patch16_224.augreg2_in21k_ft_in1k")

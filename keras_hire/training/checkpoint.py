@@ -13,7 +13,7 @@ import time
 
 import keras
 
-from keras_hire.export.atomic import atomic_save, atomic_write_json
+from keras_hire.utils.atomic import atomic_save, atomic_write_json
 
 STATE_FILE = "state.json"
 

@@ -18,8 +18,11 @@ def build_model(config, num_classes, input_shape):
     return create_model(config.model, **kwargs)
 
 
-def compile_for_training(model, config, steps_per_epoch):
+def compile_for_training(model, config, steps_per_epoch, extra_metrics=(), num_classes=None):
     """AdamW on a warmup + cosine schedule, label-smoothed cross-entropy, top-1 (and top-5) accuracy.
+
+    `extra_metrics` are appended to the metrics (a plugged-in method's own). `num_classes` decides
+    whether top-5 is reported (default: the model's output width, for functional models).
 
     Weight decay skips 1-D variables (biases, norm scales and shifts), as timm does.
     """
@@ -30,8 +33,9 @@ def compile_for_training(model, config, steps_per_epoch):
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
     metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    if model.outputs[0].shape[-1] > 5:
+    if (num_classes or model.outputs[0].shape[-1]) > 5:
         metrics.append(_Float32TopK(5, name="top5"))
+    metrics += list(extra_metrics)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
@@ -73,7 +77,8 @@ def load_initial_weights(model, path):
     head = state.get("head.weight")
     skip = ("head.",) if head is not None and head.shape[0] != model.outputs[0].shape[-1] else ()
     loaded = load_pytorch_weights(model, state, skip=skip)
-    return f"loaded {len(loaded)} tensors from {path}" + (" (classifier left fresh: class count differs)" if skip else "")
+    fresh = " (classifier left fresh: class count differs)" if skip else ""
+    return f"loaded {len(loaded)} tensors from {path}{fresh}"
 
 
 class _Float32TopK(keras.metrics.TopKCategoricalAccuracy):

@@ -4,13 +4,25 @@
 table (accuracy, size, latency, XNNPACK coverage of Keras, TFLite float32 and int8) as markdown.
 """
 
+import dataclasses
 import os
 import time
+from typing import Tuple
 
 from keras_hire.training.config import TrainConfig
+from keras_hire.utils.config import Config, config_field
 
 # A 4-stage Hire-MLP small enough for a 2-core CPU; 28x28 grey digits go in as they are.
 QUICKSTART_MODEL_KWARGS = {"depths": [1, 1, 2, 1], "embed_dims": [32, 64, 96, 128]}
+
+
+@dataclasses.dataclass
+class QuickstartConfig(Config):
+    """The flags of training/quickstart.py."""
+
+    model_dir: str = config_field("runs/quickstart", help="Output folder.")
+    epochs: int = config_field(8, help="Training epochs.", min=1)
+    num_threads: Tuple[int, ...] = config_field((1, 2), help="Benchmark thread counts.", min=1)
 
 
 def quickstart_config(model_dir, epochs=8):
@@ -27,9 +39,10 @@ def run_quickstart(model_dir="runs/quickstart", epochs=8, threads=(1, 2), log=pr
     Returns `(markdown_table, summary_dict)`; also writes `quickstart.md` and `quickstart.json`
     into `model_dir`.
     """
-    from keras_hire.export import atomic_write_json, atomic_write_text, benchmark_files, export_keras_file
-    from keras_hire.export.report import markdown_table, megabytes
+    from keras_hire.benchmark import benchmark_files
+    from keras_hire.deploy import export_keras_file
     from keras_hire.training.trainer import train
+    from keras_hire.utils import atomic_write_json, atomic_write_text, markdown_table, megabytes
 
     started = time.time()
     report = train(quickstart_config(model_dir, epochs))
@@ -59,7 +72,8 @@ def run_quickstart(model_dir="runs/quickstart", epochs=8, threads=(1, 2), log=pr
     columns += [(f"median ms, {t} thread{'s' if t > 1 else ''}", f"ms_{t}") for t in threads]
     columns += [("XNNPACK ops", "delegated"), ("not delegated", "not_delegated")]
     table = markdown_table(rows, columns)
-    summary = {"rows": rows, "train_seconds": round(trained - started, 1), "export_seconds": round(exported - trained, 1),
+    summary = {"rows": rows, "train_seconds": round(trained - started, 1),
+               "export_seconds": round(exported - trained, 1),
                "benchmark_seconds": round(finished - exported, 1), "total_seconds": round(finished - started, 1),
                "epochs": epochs, "final": report["final"]}
     timing = (f"\nwall time: {summary['total_seconds']:.0f} s (train {summary['train_seconds']:.0f} s, export + verify "

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from keras_hire.export.atomic import atomic_write_bytes, atomic_write_json
+from keras_hire.utils.atomic import atomic_write_bytes, atomic_write_json
 
 
 def weights_digest(model):
@@ -59,4 +59,6 @@ def plot_training_curves(path, history):
 
 def metrics_path(model_dir, chief, task):
     """`model_dir/metrics.json` on the chief, `model_dir/workers/<task>/metrics.json` elsewhere."""
-    return os.path.join(model_dir, "metrics.json") if chief else os.path.join(model_dir, "workers", task, "metrics.json")
+    if chief:
+        return os.path.join(model_dir, "metrics.json")
+    return os.path.join(model_dir, "workers", task, "metrics.json")

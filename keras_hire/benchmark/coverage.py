@@ -55,3 +55,8 @@ def format_not_delegated(coverage):
     """`"none"` or e.g. `"GELU x14, SOFTMAX x2"`."""
     missing = coverage["not_delegated"]
     return ", ".join(f"{op} x{count}" for op, count in missing.items()) if missing else "none"
+
+
+def format_delegated(coverage):
+    """`"n/total"`: how many of the file's nodes XNNPACK took."""
+    return f"{coverage['delegated_count']}/{coverage['total']}"

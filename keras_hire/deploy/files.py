@@ -1,12 +1,16 @@
-"""`export_tflite_files`: a Keras model to verified batch-1 TFLite files plus a report."""
+"""`export_tflite_files`: a Keras model to verified batch-1 TFLite files plus a report.
+
+Above both `keras_hire.export` (conversion, verification) and `keras_hire.benchmark` (the report
+lists each file's XNNPACK coverage), so imports point one way.
+"""
 
 import os
 
-from keras_hire.export.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from keras_hire.export.coverage import format_not_delegated, xnnpack_coverage
-from keras_hire.export.report import markdown_table, megabytes
+from keras_hire.benchmark.coverage import format_delegated, format_not_delegated, xnnpack_coverage
 from keras_hire.export.tflite import QUANTIZATIONS, tflite_op_names, to_tflite
 from keras_hire.export.verify import verify_against_keras
+from keras_hire.utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from keras_hire.utils.markdown import markdown_table, megabytes
 
 
 def export_tflite_files(model, output_dir, quantizations=QUANTIZATIONS, representative_images=None,
@@ -74,7 +78,7 @@ def export_markdown(report):
         ("accuracy", "tflite_accuracy"),
         ("Keras accuracy", "keras_accuracy"),
         ("max abs diff", "max_abs_diff"),
-        ("XNNPACK ops", lambda e: f"{e['xnnpack']['delegated_count']}/{e['xnnpack']['total']}"),
+        ("XNNPACK ops", lambda e: format_delegated(e["xnnpack"])),
         ("not delegated", "not_delegated"),
     ]
     return f"### TFLite export of {report['model']}\n\n" + markdown_table(report["files"], columns)

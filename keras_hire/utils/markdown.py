@@ -1,4 +1,4 @@
-"""Markdown tables for export and benchmark reports."""
+"""Markdown tables and sizes for the export, benchmark and training reports (pure Python)."""
 
 
 def markdown_table(rows, columns):
@@ -16,4 +16,5 @@ def markdown_table(rows, columns):
 
 
 def megabytes(size_bytes):
+    """`"1.23 MB"` (decimal megabytes, as file sizes are quoted in the reports)."""
     return f"{size_bytes / 1e6:.2f} MB"

@@ -62,3 +62,26 @@ def parse_gpu_log(log, returncode=0):
         "cpu_ops": int(summary.group(2)) if summary else None,
         "log": log[-2000:],
     }
+
+
+def gpu_check_model(model, timeout=600):
+    """`gpu_delegate_check` of a Keras model's float32 TFLite file (written to a temporary folder)."""
+    from keras_hire.export.tflite import to_tflite
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, f"{model.name}.tflite")
+        with open(path, "wb") as handle:
+            handle.write(to_tflite(model))
+        return gpu_delegate_check(path, timeout=timeout)
+
+
+def gpu_summary(gpu):
+    """One table cell for a `gpu_delegate_check` result."""
+    if not gpu["available"]:
+        return "no Vulkan device (run tflite/install_gpu_check.sh)"
+    if gpu.get("runtime_errors"):
+        errors = gpu["runtime_errors"]
+        return f"ops accepted, but {len(errors)} kernel error(s) on the device: {errors[0][:80]}"
+    if gpu["fully_accelerated"]:
+        return "fully accelerated"
+    return "; ".join(f"{op}: {reason}" for op, reason in gpu["rejected"].items()) or "partly accelerated"

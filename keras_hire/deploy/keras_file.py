@@ -5,33 +5,35 @@ import os
 
 def export_keras_file(model_path, output_dir, quantizations=("float32", "float16", "dynamic", "int8"),
                       dataset="mnist_5k", data_dir=None, train_split="train", eval_split=None,
-                      num_calibration=200, num_eval=1000, seed=0, log=print):
+                      num_calibration=200, num_eval=1000, seed=0, log=print, crop_fraction=None):
     """Loads `model_path`, takes calibration images from the training split and held-out images from
-    the eval split (preprocessed as in evaluation, at the model's input size), and calls
-    `export_tflite_files`. Returns its report.
+    the eval split (preprocessed as in evaluation, at the model's input size, with `crop_fraction` or
+    else the model's `ModelInfo.crop_fraction`), and calls `export_tflite_files`. Returns its report.
     """
     import keras
 
     import keras_hire  # noqa: F401  (registers the custom layers for loading)
     from keras_hire import data
-    from keras_hire.export.files import export_tflite_files
+    from keras_hire.deploy.files import export_tflite_files
 
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"{model_path} does not exist; pass the model.keras written by training/train.py.")
     model = keras.models.load_model(model_path, compile=False)
     height, width, channels = model.inputs[0].shape[1:]
+    info = getattr(model, "model_info", None)
+    crop = crop_fraction or (info.crop_fraction if info is not None else 0.875)
     eval_split = eval_split or data.eval_split_name(dataset, data_dir)
     eval_images = eval_labels = representative = None
     if "int8" in quantizations:
         train_source = data.get_source(dataset, train_split, data_dir)
         representative, _ = data.eval_arrays(train_source, (height, width), channels, limit=num_calibration,
-                                             shuffle_seed=seed)
+                                             crop_fraction=crop, shuffle_seed=seed)
     if num_eval:
         eval_source = data.get_source(dataset, eval_split, data_dir)
         # A subset is drawn at random (seeded): stored order is often sorted by class.
         subset_seed = seed if num_eval < eval_source.num_examples else None
         eval_images, eval_labels = data.eval_arrays(eval_source, (height, width), channels, limit=num_eval,
-                                                    shuffle_seed=subset_seed)
+                                                    crop_fraction=crop, shuffle_seed=subset_seed)
     name = os.path.splitext(os.path.basename(model_path))[0]
     if name == "model":
         name = model.name
