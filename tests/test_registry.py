@@ -79,8 +79,10 @@ def _small_model(name):
 
 def _selected(request, test_name):
     """The models of the collected `test_name` items: a `-k` selection runs only those in the child."""
+    # Other files have tests of the same name (the layer harness): only this module's items count.
     return sorted({item.callspec.params["name"] for item in request.session.items
-                   if getattr(item, "originalname", None) == test_name and hasattr(item, "callspec")})
+                   if getattr(item, "originalname", None) == test_name and hasattr(item, "callspec")
+                   and getattr(item, "module", None) is request.module})
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,188 @@
+"""Keras layers that simulate the searched quantization: fake-quantized Dense, Conv2D and self-attention.
+
+Each keeps the float layer's weights untouched and adds a non-trainable `bias_correction` (Eq. 16, one
+value per output channel) after the product, so the float weights, the intervals and the correction can
+be read back separately (the int8 export folds the correction into the bias).
+"""
+
+import keras
+from keras import ops
+
+from keras_hire.layers.attention import MultiHeadSelfAttention, merge_heads, split_heads
+
+
+def fake_quant(x, delta, bits):
+    """`clip(round(x / delta), -2^(b-1), 2^(b-1) - 1) * delta` in keras ops; `delta=None` leaves `x` float.
+
+    `ops.round` rounds half to even, like `np.round` in `uniform_quantize`.
+    """
+    if delta is None:
+        return x
+    delta = ops.cast(delta, x.dtype)
+    return ops.clip(ops.round(x / delta), -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1) * delta
+
+
+def _float_or_none(value):
+    return None if value is None else float(value)
+
+
+class _SavesCorrection:
+    """Dense and Conv2D save only their kernel and bias (by index); this adds the bias correction."""
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store["bias_correction"] = self.bias_correction
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.built:
+            self.bias_correction.assign(store["bias_correction"])
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class FakeQuantDense(_SavesCorrection, keras.layers.Dense):
+    """A `Dense` whose input and kernel are fake-quantized with fixed intervals, plus a bias correction.
+
+    Args:
+        input_delta: float or None, the input interval (None: input stays float).
+        weight_delta: float or None, the kernel interval (None: kernel stays float).
+        bits: int in [2, 16], the bit width of both.
+        **kwargs: the `keras.layers.Dense` arguments.
+
+    Example:
+    ```python
+    layer = FakeQuantDense(64, input_delta=0.02, weight_delta=0.001, bits=8)
+    y = layer(keras.random.normal((2, 17, 48)))
+    ```
+    """
+
+    def __init__(self, units, input_delta=None, weight_delta=None, bits=8, **kwargs):
+        super().__init__(units, **kwargs)
+        self.input_delta = _float_or_none(input_delta)
+        self.weight_delta = _float_or_none(weight_delta)
+        self.bits = int(bits)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.bias_correction = self.add_weight(shape=(self.units,), initializer="zeros", trainable=False,
+                                               name="bias_correction")
+
+    def call(self, inputs, training=None):
+        x = fake_quant(inputs, self.input_delta, self.bits)
+        y = ops.matmul(x, fake_quant(self.kernel, self.weight_delta, self.bits))
+        if self.bias is not None:
+            y = ops.add(y, self.bias)
+        y = ops.add(y, self.bias_correction)
+        return self.activation(y) if self.activation is not None else y
+
+    def get_config(self):
+        return {**super().get_config(), "input_delta": self.input_delta, "weight_delta": self.weight_delta,
+                "bits": self.bits}
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class FakeQuantConv2D(_SavesCorrection, keras.layers.Conv2D):
+    """A `Conv2D` (the patch embedding) with fake-quantized input and kernel, plus a bias correction.
+
+    Args:
+        input_delta: float or None, the input interval.
+        weight_delta: float or None, the kernel interval.
+        bits: int in [2, 16].
+        **kwargs: the `keras.layers.Conv2D` arguments.
+
+    Example:
+    ```python
+    layer = FakeQuantConv2D(48, 8, strides=8, input_delta=0.03, weight_delta=0.002, bits=8)
+    ```
+    """
+
+    def __init__(self, filters, kernel_size, input_delta=None, weight_delta=None, bits=8, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self.input_delta = _float_or_none(input_delta)
+        self.weight_delta = _float_or_none(weight_delta)
+        self.bits = int(bits)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.bias_correction = self.add_weight(shape=(self.filters,), initializer="zeros", trainable=False,
+                                               name="bias_correction")
+
+    def call(self, inputs):
+        x = fake_quant(inputs, self.input_delta, self.bits)
+        y = self.convolution_op(x, fake_quant(self.kernel, self.weight_delta, self.bits))
+        if self.use_bias:
+            y = ops.add(y, self.bias)
+        y = ops.add(y, self.bias_correction)  # channels_last: the patch embedding's layout
+        return self.activation(y) if self.activation is not None else y
+
+    def get_config(self):
+        return {**super().get_config(), "input_delta": self.input_delta, "weight_delta": self.weight_delta,
+                "bits": self.bits}
+
+
+# The quantized operations inside one attention module, in call order; "matmul_qk" and "matmul_av" are the
+# two activation products (their "input" is q / the attention probabilities, their "weight" k / v).
+ATTENTION_OPS = ("q", "k", "v", "matmul_qk", "matmul_av", "proj")
+_LINEAR_OPS = ("q", "k", "v", "proj")
+
+
+@keras.saving.register_keras_serializable(package="keras_hire")
+class FakeQuantAttention(MultiHeadSelfAttention):
+    """`MultiHeadSelfAttention` with fake-quantized q, k, v, proj (inputs and kernels) and product inputs.
+
+    Softmax stays float. `intervals` maps each of `ATTENTION_OPS` to `[input_delta, weight_delta]`; for
+    "matmul_qk" these are the intervals of the scaled q and of k, for "matmul_av" of the attention
+    probabilities and of v. The float sublayers `q`, `k`, `v`, `proj` hold the weights, so a float
+    layer's weights load unchanged; `{op}_correction` hold the bias corrections of the linear ops.
+
+    Args:
+        intervals: dict op -> `[input_delta, weight_delta]` (floats or None for float).
+        bits: int in [2, 16].
+        **kwargs: the `MultiHeadSelfAttention` arguments (`talking_heads` must be False).
+
+    Example:
+    ```python
+    layer = FakeQuantAttention(dim=48, num_heads=3, intervals={"q": [0.02, 0.001]}, bits=8)
+    y, attention = layer(keras.random.normal((2, 17, 48)))
+    ```
+    """
+
+    def __init__(self, dim, num_heads, intervals=None, bits=8, **kwargs):
+        super().__init__(dim, num_heads, **kwargs)
+        if self.talking_heads:
+            raise ValueError(f"FakeQuantAttention '{self.name}' does not support talking heads (CaiT) yet.")
+        unknown = sorted(set(intervals or {}) - set(ATTENTION_OPS))
+        if unknown:
+            raise ValueError(f"FakeQuantAttention intervals has unknown ops {unknown}; known: {ATTENTION_OPS}.")
+        self.intervals = {op: [_float_or_none(d) for d in (intervals or {}).get(op, (None, None))]
+                          for op in ATTENTION_OPS}
+        self.bits = int(bits)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for op in _LINEAR_OPS:
+            setattr(self, f"{op}_correction", self.add_weight(
+                shape=(self.dim,), initializer="zeros", trainable=False, name=f"{op}_correction"))
+
+    def _linear(self, op, x):
+        dense = getattr(self, op)
+        input_delta, weight_delta = self.intervals[op]
+        y = ops.matmul(fake_quant(x, input_delta, self.bits), fake_quant(dense.kernel, weight_delta, self.bits))
+        if dense.bias is not None:
+            y = ops.add(y, dense.bias)
+        return ops.add(y, getattr(self, f"{op}_correction"))
+
+    def call(self, x, training=None):
+        q = split_heads(self._linear("q", x) * self.scale, self.num_heads)
+        k = ops.transpose(split_heads(self._linear("k", x), self.num_heads), (0, 1, 3, 2))
+        v = split_heads(self._linear("v", x), self.num_heads)
+        q_delta, k_delta = self.intervals["matmul_qk"]
+        logits = ops.matmul(fake_quant(q, q_delta, self.bits), fake_quant(k, k_delta, self.bits))
+        attention = self.attn_drop(ops.softmax(logits, axis=-1), training=training)
+        a_delta, v_delta = self.intervals["matmul_av"]
+        y = merge_heads(ops.matmul(fake_quant(attention, a_delta, self.bits), fake_quant(v, v_delta, self.bits)))
+        return self.proj_drop(self._linear("proj", y), training=training), attention
+
+    def get_config(self):
+        return {**super().get_config(), "intervals": self.intervals, "bits": self.bits}
