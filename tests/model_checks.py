@@ -199,3 +199,29 @@ def weights_without_gradient(model, inputs, training=False):
     gradients = tape.gradient(loss, [w.value for w in weights])
     gradients = [None if g is None else tf.convert_to_tensor(g).numpy() for g in gradients]
     return [w.path for w, g in zip(weights, gradients) if g is None or not np.all(np.isfinite(g)) or not g.any()]
+
+
+def fixture_state(path):
+    """The official state_dict stored in a parity fixture (`state/<official name>` entries)."""
+    with np.load(path) as fixture:
+        return {k[len("state/"):]: fixture[k] for k in fixture.files if k.startswith("state/")}
+
+
+def assert_matches_fixture(model, fixture_path, source=None):
+    """Loads the official weights (from `source`, default the fixture itself: a path or a mapping)
+    into `model` and checks its logits on the fixture's input within 1e-4; returns the loaded names."""
+    from keras_hire.convert import load_pytorch_weights
+
+    loaded = load_pytorch_weights(model, fixture_path if source is None else source)
+    with np.load(fixture_path) as fixture:
+        assert relative_error(model.predict(fixture["input_nhwc"], verbose=0), fixture["logits"]) < 1e-4
+    return loaded
+
+
+def write_pth(state, path):
+    """Saves a state_dict as the official training scripts do (`{"model": ...}`), with torch."""
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="reading .pth needs torch: pip install -e '.[timm]'")
+    torch.save({"model": {k: torch.from_numpy(np.array(v)) for k, v in state.items()}}, path)
+    return path

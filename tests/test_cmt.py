@@ -9,7 +9,7 @@ import pytest
 import keras_hire
 from keras_hire.layers import RelativePositionBias, resize_relative_position_bias
 from tests.conftest import FIXTURES
-from tests.model_checks import relative_error
+from tests.model_checks import assert_matches_fixture, fixture_state, write_pth
 
 FIXTURE = os.path.join(FIXTURES, "cmt_official_small_config.npz")
 # The fixture's official configuration: CMT(img_size=96, embed_dims=[12, 24, 36, 48], stem_channel=8,
@@ -28,11 +28,6 @@ OFFICIAL_PARAMS = {"cmt_tiny": 9_492_426, "cmt_xs": 15_247_208, "cmt_small": 26_
 PAPER_GMACS = {"cmt_tiny": 0.639, "cmt_xs": 1.547, "cmt_small": 4.032, "cmt_base": 9.317}
 DEFAULT_SIZES = {"cmt_tiny": 160, "cmt_xs": 192, "cmt_small": 224, "cmt_base": 256}
 HEAD_DROPOUT = {"cmt_tiny": 0.1, "cmt_xs": 0.1, "cmt_small": 0.1, "cmt_base": 0.3}  # the official `dp`
-
-
-def _fixture_state():
-    fixture = np.load(FIXTURE)
-    return {k[len("state/"):]: fixture[k] for k in fixture.files if k.startswith("state/")}
 
 
 def _fixture_model(**overrides):
@@ -71,30 +66,21 @@ def test_create_model_accepts_every_generic_argument_as_override():
 
 
 def test_logits_equal_the_official_model_on_the_fixture():
-    fixture = np.load(FIXTURE)
     model = keras_hire.models.CMT(**FIXTURE_CONFIG)
-    loaded = keras_hire.convert.load_pytorch_weights(model, FIXTURE)
-    assert len(loaded) == len(model.weights)
-    logits = model.predict(fixture["input_nhwc"], verbose=0)
-    assert relative_error(logits, fixture["logits"]) < 1e-4
+    assert len(assert_matches_fixture(model, FIXTURE)) == len(model.weights)
 
 
 @pytest.mark.timm  # the loader reads .pth files with torch
 def test_weights_load_from_a_pth_file(tmp_path):
-    torch = pytest.importorskip("torch", reason="reading .pth needs torch: pip install -e '.[timm]'")
-    fixture = np.load(FIXTURE)
-    path = str(tmp_path / "cmt.pth")
-    torch.save({"model": {k: torch.from_numpy(np.array(v)) for k, v in _fixture_state().items()}}, path)
-    model = keras_hire.models.CMT(**FIXTURE_CONFIG)
-    keras_hire.convert.load_pytorch_weights(model, path)
-    assert relative_error(model.predict(fixture["input_nhwc"], verbose=0), fixture["logits"]) < 1e-4
+    path = write_pth(fixture_state(FIXTURE), str(tmp_path / "cmt.pth"))
+    assert_matches_fixture(keras_hire.models.CMT(**FIXTURE_CONFIG), FIXTURE, path)
 
 
 def test_each_stage_holds_one_bias_shared_by_its_blocks():
     model = _fixture_model()
     biases = [w for w in model.weights if "relative_pos" in w.path]
     assert [tuple(w.shape) for w in biases] == [(1, 576, 9), (2, 144, 9), (3, 36, 9), (4, 9, 9)]
-    np.testing.assert_array_equal(model.get_layer("relative_pos_b").bias, _fixture_state()["relative_pos_b"])
+    np.testing.assert_array_equal(model.get_layer("relative_pos_b").bias, fixture_state(FIXTURE)["relative_pos_b"])
     # Both blocks of stage b read the bias: each gets a gradient from it.
     x = np.load(FIXTURE)["input_nhwc"][:1]
     bias = model.get_layer("relative_pos_b").bias
@@ -109,7 +95,7 @@ def test_each_stage_holds_one_bias_shared_by_its_blocks():
 
 
 def test_checkpoint_of_another_resolution_loads_with_resized_biases():
-    fixture, state = np.load(FIXTURE), _fixture_state()
+    fixture, state = np.load(FIXTURE), fixture_state(FIXTURE)
     model = _fixture_model(input_shape=(128, 160, 3))
     layer = model.get_layer("relative_pos_a")
     assert layer.query_grid == (32, 40) and layer.kv_grid == (4, 5)
@@ -168,7 +154,7 @@ def test_bias_resize_to_the_same_grid_is_the_identity_and_odd_grids_need_source_
 def test_checkpoint_problems_are_named_and_nothing_is_assigned():
     model = keras_hire.models.CMT(**FIXTURE_CONFIG)
     before = [w.numpy().copy() for w in model.weights]
-    state = _fixture_state()
+    state = fixture_state(FIXTURE)
     state["blocks_a.0.attn.unexpected.weight"] = np.zeros(3)
     del state["blocks_b.1.attn.sr.1.running_var"]
     state["head.weight"] = np.zeros((9, 64), np.float32)

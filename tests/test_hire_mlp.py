@@ -10,7 +10,7 @@ import keras_hire
 from keras_hire.layers import HireModule
 from tests.conftest import FIXTURES
 from tests.hire_reference import hire_module_nchw, random_hire_params
-from tests.model_checks import relative_error
+from tests.model_checks import assert_matches_fixture, fixture_state, relative_error, write_pth
 
 FIXTURE = os.path.join(FIXTURES, "hire_mlp_official_small_config.npz")
 # The fixture's official configuration (official region/step settings, reduced widths and depths).
@@ -78,46 +78,28 @@ def test_hire_module_equals_the_official_nchw_computation(height, width, region,
 
 
 def test_logits_equal_the_official_model_on_the_fixture():
-    fixture = np.load(FIXTURE)
     model = keras_hire.models.HireMLP(**FIXTURE_CONFIG)
-    loaded = keras_hire.convert.load_pytorch_weights(model, FIXTURE)
-    assert len(loaded) == len(model.weights)
-    logits = model.predict(fixture["input_nhwc"], verbose=0)
-    assert relative_error(logits, fixture["logits"]) < 1e-4
-
-
-def _fixture_state():
-    fixture = np.load(FIXTURE)
-    return {k[len("state/"):]: fixture[k] for k in fixture.files if k.startswith("state/")}
-
-
-def _assert_loads_the_fixture(path):
-    fixture = np.load(FIXTURE)
-    model = keras_hire.models.HireMLP(**FIXTURE_CONFIG)
-    keras_hire.convert.load_pytorch_weights(model, path)
-    assert relative_error(model.predict(fixture["input_nhwc"], verbose=0), fixture["logits"]) < 1e-4
+    assert len(assert_matches_fixture(model, FIXTURE)) == len(model.weights)
 
 
 def test_weights_load_from_a_safetensors_file(tmp_path):
     from safetensors.numpy import save_file
 
     path = str(tmp_path / "hire.safetensors")
-    save_file({k: np.ascontiguousarray(v) for k, v in _fixture_state().items()}, path)
-    _assert_loads_the_fixture(path)
+    save_file({k: np.ascontiguousarray(v) for k, v in fixture_state(FIXTURE).items()}, path)
+    assert_matches_fixture(keras_hire.models.HireMLP(**FIXTURE_CONFIG), FIXTURE, path)
 
 
 @pytest.mark.timm  # the loader reads .pth files with torch
 def test_weights_load_from_a_pth_file(tmp_path):
-    torch = pytest.importorskip("torch", reason="reading .pth needs torch: pip install -e '.[timm]'")
-    path = str(tmp_path / "hire.pth")
-    torch.save({"model": {k: torch.from_numpy(np.array(v)) for k, v in _fixture_state().items()}}, path)
-    _assert_loads_the_fixture(path)
+    path = write_pth(fixture_state(FIXTURE), str(tmp_path / "hire.pth"))
+    assert_matches_fixture(keras_hire.models.HireMLP(**FIXTURE_CONFIG), FIXTURE, path)
 
 
 def test_checkpoint_problems_are_named_and_nothing_is_assigned():
     model = keras_hire.models.HireMLP(**FIXTURE_CONFIG)
     before = [w.numpy().copy() for w in model.weights]
-    state = _fixture_state()
+    state = fixture_state(FIXTURE)
     state["network.0.0.attn.unexpected.weight"] = np.zeros(3)
     del state["network.4.2.mlp.fc1.bias"]
     state["head.weight"] = np.zeros((9, 32), np.float32)

@@ -16,16 +16,9 @@ from keras_hire.models import VisionTransformer
 from tests.fixtures import make_timm_fixtures as timm_fixtures
 from tests.model_checks import relative_error
 
-# sum(p.numel() for p in model.parameters()) of timm 1.0's models at 224x224, 1000 classes.
-TIMM_PARAMS = {
-    "deit_tiny": 5_717_416,
-    "deit_small": 22_050_664,
-    "deit_base": 86_567_656,
-    "deit_tiny_distilled": 5_910_800,
-    "deit_small_distilled": 22_436_432,
-    "deit_base_distilled": 87_338_192,
-    "vit_base_patch16": 86_567_656,
-}
+# The registered ViT/DeiT names; their parameter counts are pinned (to timm's) in tests/test_registry.py.
+VIT_NAMES = ("deit_tiny", "deit_small", "deit_base", "deit_tiny_distilled", "deit_small_distilled",
+             "deit_base_distilled", "vit_base_patch16")
 # Reduced configurations for fast parity and export checks.
 SMALL = dict(patch_size=8, embed_dim=48, depth=2, num_classes=5, input_shape=(32, 32, 3))
 TINY = dict(patch_size=8, embed_dim=24, depth=2, num_heads=3, num_classes=5, input_shape=(32, 32, 3))
@@ -85,18 +78,15 @@ def images(n=2, size=32, seed=0):
     return np.random.RandomState(seed).randn(n, size, size, 3).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", sorted(TIMM_PARAMS))
-def test_variant_parameter_counts_equal_timm(name):
-    model = keras_hire.models.create_model(name)
-    assert keras_hire.utils.count_params(model) == TIMM_PARAMS[name]
-    if name == "deit_small":  # 4.6 GFLOPs in the DeiT and Aug-ViT papers (multiply-accumulates)
-        assert keras_hire.utils.count_macs(model) == 4_598_882_304
+def test_deit_small_macs_equal_the_papers():
+    # 4.6 GFLOPs in the DeiT and Aug-ViT papers (multiply-accumulates).
+    assert keras_hire.utils.count_macs(keras_hire.models.create_model("deit_small")) == 4_598_882_304
 
 
 def test_registry_names_build_with_overrides():
-    expected = set(TIMM_PARAMS) | {"aug_vit_small", "aug_vit_base", "cait_s24"}
+    expected = set(VIT_NAMES) | {"aug_vit_small", "aug_vit_base", "cait_s24"}
     assert expected <= set(keras_hire.models.list_models())
-    for name in sorted(TIMM_PARAMS):
+    for name in VIT_NAMES:
         model = keras_hire.models.create_model(name, depth=1, num_classes=3, input_shape=(32, 32, 3))
         assert model.depth == 1 and model.output_shape == (None, 3)
         assert model.name == name
