@@ -26,8 +26,22 @@ def _float_or_none(value):
     return None if value is None else float(value)
 
 
-class _SavesCorrection:
-    """Dense and Conv2D save only their kernel and bias (by index); this adds the bias correction."""
+class _FakeQuantProduct:
+    """What the fake-quantized Dense and Conv2D share: the intervals and bits, their config, and the
+    non-trainable `bias_correction` (Dense and Conv2D save only kernel and bias, by index: this saves it too)."""
+
+    def _keep_intervals(self, input_delta, weight_delta, bits):
+        self.input_delta = _float_or_none(input_delta)
+        self.weight_delta = _float_or_none(weight_delta)
+        self.bits = int(bits)
+
+    def _add_bias_correction(self, width):
+        self.bias_correction = self.add_weight(shape=(width,), initializer="zeros", trainable=False,
+                                               name="bias_correction")
+
+    def get_config(self):
+        return {**super().get_config(), "input_delta": self.input_delta, "weight_delta": self.weight_delta,
+                "bits": self.bits}
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
@@ -41,7 +55,7 @@ class _SavesCorrection:
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
-class FakeQuantDense(_SavesCorrection, keras.layers.Dense):
+class FakeQuantDense(_FakeQuantProduct, keras.layers.Dense):
     """A `Dense` whose input and kernel are fake-quantized with fixed intervals, plus a bias correction.
 
     Args:
@@ -59,14 +73,11 @@ class FakeQuantDense(_SavesCorrection, keras.layers.Dense):
 
     def __init__(self, units, input_delta=None, weight_delta=None, bits=8, **kwargs):
         super().__init__(units, **kwargs)
-        self.input_delta = _float_or_none(input_delta)
-        self.weight_delta = _float_or_none(weight_delta)
-        self.bits = int(bits)
+        self._keep_intervals(input_delta, weight_delta, bits)
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.bias_correction = self.add_weight(shape=(self.units,), initializer="zeros", trainable=False,
-                                               name="bias_correction")
+        self._add_bias_correction(self.units)
 
     def call(self, inputs, training=None):
         x = fake_quant(inputs, self.input_delta, self.bits)
@@ -76,13 +87,9 @@ class FakeQuantDense(_SavesCorrection, keras.layers.Dense):
         y = ops.add(y, self.bias_correction)
         return self.activation(y) if self.activation is not None else y
 
-    def get_config(self):
-        return {**super().get_config(), "input_delta": self.input_delta, "weight_delta": self.weight_delta,
-                "bits": self.bits}
-
 
 @keras.saving.register_keras_serializable(package="keras_hire")
-class FakeQuantConv2D(_SavesCorrection, keras.layers.Conv2D):
+class FakeQuantConv2D(_FakeQuantProduct, keras.layers.Conv2D):
     """A `Conv2D` (the patch embedding) with fake-quantized input and kernel, plus a bias correction.
 
     Args:
@@ -99,14 +106,11 @@ class FakeQuantConv2D(_SavesCorrection, keras.layers.Conv2D):
 
     def __init__(self, filters, kernel_size, input_delta=None, weight_delta=None, bits=8, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        self.input_delta = _float_or_none(input_delta)
-        self.weight_delta = _float_or_none(weight_delta)
-        self.bits = int(bits)
+        self._keep_intervals(input_delta, weight_delta, bits)
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.bias_correction = self.add_weight(shape=(self.filters,), initializer="zeros", trainable=False,
-                                               name="bias_correction")
+        self._add_bias_correction(self.filters)
 
     def call(self, inputs):
         x = fake_quant(inputs, self.input_delta, self.bits)
@@ -115,10 +119,6 @@ class FakeQuantConv2D(_SavesCorrection, keras.layers.Conv2D):
             y = ops.add(y, self.bias)
         y = ops.add(y, self.bias_correction)  # channels_last: the patch embedding's layout
         return self.activation(y) if self.activation is not None else y
-
-    def get_config(self):
-        return {**super().get_config(), "input_delta": self.input_delta, "weight_delta": self.weight_delta,
-                "bits": self.bits}
 
 
 # The quantized operations inside one attention module, in call order; "matmul_qk" and "matmul_av" are the
