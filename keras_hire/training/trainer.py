@@ -65,6 +65,7 @@ def _run(config, strategy, plug):
     chief, task = is_chief(), task_id()
     _log(f"strategy {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s), task {task}")
     run = prepare_data(config)
+    eval_stream = run.eval_stream(config.batch_size)  # one pipeline for the per-epoch and the final evaluation
     model, state = _prepare_model(config, strategy, run, plug)
     history = state["history"] if state else []
     start_epoch = state["epoch"] if state else 0
@@ -75,10 +76,10 @@ def _run(config, strategy, plug):
         if state is None and not config.init_checkpoint:
             raise ValueError(f"eval_only needs a checkpoint in {_checkpoint_dir(config)} or an init_checkpoint.")
     elif start_epoch < config.epochs:
-        history = _fit(config, strategy, model, run, start_epoch, history, plug)
+        history = _fit(config, strategy, model, run, eval_stream, start_epoch, history, plug)
     else:
         _log(f"all {config.epochs} epochs already done in {config.model_dir}; evaluating")
-    return _report(config, model, run, history, plug)
+    return _report(config, model, run, eval_stream, history, plug)
 
 
 def _checkpoint_dir(config):
@@ -104,7 +105,7 @@ def _prepare_model(config, strategy, run, plug):
     return model, state
 
 
-def _fit(config, strategy, model, run, start_epoch, history, plug):
+def _fit(config, strategy, model, run, eval_stream, start_epoch, history, plug):
     """Fits from `start_epoch` to `config.epochs`; returns the full per-epoch history."""
     chief, task = is_chief(), task_id()
     report_path = metrics_path(config.model_dir, chief, task)
@@ -123,16 +124,16 @@ def _fit(config, strategy, model, run, start_epoch, history, plug):
         else:
             _log("TensorBoard logs skipped: pip install 'tensorboard>=2.20,<2.22' to write them")
     model.fit(run.train_stream(config, start_epoch), epochs=config.epochs, initial_epoch=start_epoch,
-              steps_per_epoch=run.steps_per_epoch, validation_data=run.eval_stream(config.batch_size),
+              steps_per_epoch=run.steps_per_epoch, validation_data=eval_stream,
               validation_steps=config.eval_steps, callbacks=callbacks + plug["callbacks"], verbose=config.verbose,
               shuffle=False)  # the stream is already shuffled per epoch
     return checkpoint.history
 
 
-def _report(config, model, run, history, plug):
+def _report(config, model, run, eval_stream, history, plug):
     """Final evaluation, `model.keras` (the deployable model) and `metrics.json`; returns the report."""
     chief, task = is_chief(), task_id()
-    final = model.evaluate(run.eval_stream(config.batch_size), steps=config.eval_steps, return_dict=True, verbose=0)
+    final = model.evaluate(eval_stream, steps=config.eval_steps, return_dict=True, verbose=0)
     final = {key: float(value) for key, value in final.items()}
     _log("eval " + ", ".join(f"{key} {value:.4f}" for key, value in sorted(final.items())))
     extra = {"eval_split": run.eval_split, "train_examples": run.train_source.num_examples,
