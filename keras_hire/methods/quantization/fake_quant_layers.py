@@ -2,38 +2,35 @@
 
 Each keeps the float layer's weights untouched and adds a non-trainable `bias_correction` (Eq. 16, one
 value per output channel) after the product, so the float weights, the intervals and the correction can
-be read back separately (the int8 export folds the correction into the bias).
+be read back separately (the int8 export folds the correction into the bias). `output_range` (None in
+the paper's simulation) also requantizes the product's output to 8 bits over a calibrated range: the
+int8 file needs it wherever an int8 kernel's output is not the input of another quantized product.
 """
 
 import keras
 from keras import ops
 
 from keras_hire.layers.attention import MultiHeadSelfAttention, merge_heads, split_heads
-
-
-def fake_quant(x, delta, bits):
-    """`clip(round(x / delta), -2^(b-1), 2^(b-1) - 1) * delta` in keras ops; `delta=None` leaves `x` float.
-
-    `ops.round` rounds half to even, like `np.round` in `uniform_quantize`.
-    """
-    if delta is None:
-        return x
-    delta = ops.cast(delta, x.dtype)
-    return ops.clip(ops.round(x / delta), -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1) * delta
+from keras_hire.methods.quantization.fake_quant_ops import fake_quant, fake_quant_range
 
 
 def _float_or_none(value):
     return None if value is None else float(value)
 
 
+def _range_or_none(value_range):
+    return None if value_range is None else [float(value_range[0]), float(value_range[1])]
+
+
 class _FakeQuantProduct:
     """What the fake-quantized Dense and Conv2D share: the intervals and bits, their config, and the
     non-trainable `bias_correction` (Dense and Conv2D save only kernel and bias, by index: this saves it too)."""
 
-    def _keep_intervals(self, input_delta, weight_delta, bits):
+    def _keep_intervals(self, input_delta, weight_delta, bits, output_range):
         self.input_delta = _float_or_none(input_delta)
         self.weight_delta = _float_or_none(weight_delta)
         self.bits = int(bits)
+        self.output_range = _range_or_none(output_range)
 
     def _add_bias_correction(self, width):
         self.bias_correction = self.add_weight(shape=(width,), initializer="zeros", trainable=False,
@@ -41,7 +38,7 @@ class _FakeQuantProduct:
 
     def get_config(self):
         return {**super().get_config(), "input_delta": self.input_delta, "weight_delta": self.weight_delta,
-                "bits": self.bits}
+                "bits": self.bits, "output_range": self.output_range}
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
@@ -62,6 +59,7 @@ class FakeQuantDense(_FakeQuantProduct, keras.layers.Dense):
         input_delta: float or None, the input interval (None: input stays float).
         weight_delta: float or None, the kernel interval (None: kernel stays float).
         bits: int in [2, 16], the bit width of both.
+        output_range: `[low, high]` or None, an 8-bit requantization of the output (the int8 export).
         **kwargs: the `keras.layers.Dense` arguments.
 
     Example:
@@ -71,9 +69,9 @@ class FakeQuantDense(_FakeQuantProduct, keras.layers.Dense):
     ```
     """
 
-    def __init__(self, units, input_delta=None, weight_delta=None, bits=8, **kwargs):
+    def __init__(self, units, input_delta=None, weight_delta=None, bits=8, output_range=None, **kwargs):
         super().__init__(units, **kwargs)
-        self._keep_intervals(input_delta, weight_delta, bits)
+        self._keep_intervals(input_delta, weight_delta, bits, output_range)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -85,7 +83,8 @@ class FakeQuantDense(_FakeQuantProduct, keras.layers.Dense):
         if self.bias is not None:
             y = ops.add(y, self.bias)
         y = ops.add(y, self.bias_correction)
-        return self.activation(y) if self.activation is not None else y
+        y = self.activation(y) if self.activation is not None else y
+        return fake_quant_range(y, self.output_range)
 
 
 @keras.saving.register_keras_serializable(package="keras_hire")
@@ -96,6 +95,7 @@ class FakeQuantConv2D(_FakeQuantProduct, keras.layers.Conv2D):
         input_delta: float or None, the input interval.
         weight_delta: float or None, the kernel interval.
         bits: int in [2, 16].
+        output_range: `[low, high]` or None, an 8-bit requantization of the output (the int8 export).
         **kwargs: the `keras.layers.Conv2D` arguments.
 
     Example:
@@ -104,9 +104,9 @@ class FakeQuantConv2D(_FakeQuantProduct, keras.layers.Conv2D):
     ```
     """
 
-    def __init__(self, filters, kernel_size, input_delta=None, weight_delta=None, bits=8, **kwargs):
+    def __init__(self, filters, kernel_size, input_delta=None, weight_delta=None, bits=8, output_range=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        self._keep_intervals(input_delta, weight_delta, bits)
+        self._keep_intervals(input_delta, weight_delta, bits, output_range)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -118,7 +118,8 @@ class FakeQuantConv2D(_FakeQuantProduct, keras.layers.Conv2D):
         if self.use_bias:
             y = ops.add(y, self.bias)
         y = ops.add(y, self.bias_correction)  # channels_last: the patch embedding's layout
-        return self.activation(y) if self.activation is not None else y
+        y = self.activation(y) if self.activation is not None else y
+        return fake_quant_range(y, self.output_range)
 
 
 # The quantized operations inside one attention module, in call order; "matmul_qk" and "matmul_av" are the
@@ -139,6 +140,7 @@ class FakeQuantAttention(MultiHeadSelfAttention):
     Args:
         intervals: dict op -> `[input_delta, weight_delta]` (floats or None for float).
         bits: int in [2, 16].
+        output_range: `[low, high]` or None, an 8-bit requantization of the projection's output (the int8 export).
         **kwargs: the `MultiHeadSelfAttention` arguments (`talking_heads` must be False).
 
     Example:
@@ -148,7 +150,7 @@ class FakeQuantAttention(MultiHeadSelfAttention):
     ```
     """
 
-    def __init__(self, dim, num_heads, intervals=None, bits=8, **kwargs):
+    def __init__(self, dim, num_heads, intervals=None, bits=8, output_range=None, **kwargs):
         super().__init__(dim, num_heads, **kwargs)
         if self.talking_heads:
             raise ValueError(f"FakeQuantAttention '{self.name}' does not support talking heads (CaiT) yet.")
@@ -158,6 +160,7 @@ class FakeQuantAttention(MultiHeadSelfAttention):
         self.intervals = {op: [_float_or_none(d) for d in (intervals or {}).get(op, (None, None))]
                           for op in ATTENTION_OPS}
         self.bits = int(bits)
+        self.output_range = _range_or_none(output_range)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -165,24 +168,31 @@ class FakeQuantAttention(MultiHeadSelfAttention):
             setattr(self, f"{op}_correction", self.add_weight(
                 shape=(self.dim,), initializer="zeros", trainable=False, name=f"{op}_correction"))
 
-    def _linear(self, op, x):
+    def _linear(self, op, x, scale=1.0):
+        """`op`'s fake-quantized product times `scale`, folded into the kernel and biases (an equal grid:
+        fq(W, d) * s == fq(W * s, d * s)), so the int8 file has no separate multiply after q."""
         dense = getattr(self, op)
         input_delta, weight_delta = self.intervals[op]
-        y = ops.matmul(fake_quant(x, input_delta, self.bits), fake_quant(dense.kernel, weight_delta, self.bits))
+        weight_delta = None if weight_delta is None else weight_delta * scale
+        y = ops.matmul(fake_quant(x, input_delta, self.bits), fake_quant(dense.kernel * scale, weight_delta, self.bits))
         if dense.bias is not None:
-            y = ops.add(y, dense.bias)
-        return ops.add(y, getattr(self, f"{op}_correction"))
+            y = ops.add(y, dense.bias * scale)
+        return ops.add(y, getattr(self, f"{op}_correction") * scale)
 
     def call(self, x, training=None):
-        q = split_heads(self._linear("q", x) * self.scale, self.num_heads)
-        k = ops.transpose(split_heads(self._linear("k", x), self.num_heads), (0, 1, 3, 2))
-        v = split_heads(self._linear("v", x), self.num_heads)
+        # The products' operands are quantized where they are made (q, k, v outputs, softmax output): the
+        # same numbers as quantizing them at the products, and the int8 file then gets int8 q/k/v kernels.
         q_delta, k_delta = self.intervals["matmul_qk"]
-        logits = ops.matmul(fake_quant(q, q_delta, self.bits), fake_quant(k, k_delta, self.bits))
-        attention = self.attn_drop(ops.softmax(logits, axis=-1), training=training)
         a_delta, v_delta = self.intervals["matmul_av"]
-        y = merge_heads(ops.matmul(fake_quant(attention, a_delta, self.bits), fake_quant(v, v_delta, self.bits)))
-        return self.proj_drop(self._linear("proj", y), training=training), attention
+        q = split_heads(fake_quant(self._linear("q", x, self.scale), q_delta, self.bits), self.num_heads)
+        k = split_heads(fake_quant(self._linear("k", x), k_delta, self.bits), self.num_heads)
+        v = split_heads(fake_quant(self._linear("v", x), v_delta, self.bits), self.num_heads)
+        logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
+        attention = self.attn_drop(ops.softmax(logits, axis=-1), training=training)
+        y = merge_heads(ops.matmul(fake_quant(attention, a_delta, self.bits), v))
+        y = fake_quant_range(self._linear("proj", y), self.output_range)
+        return self.proj_drop(y, training=training), attention
 
     def get_config(self):
-        return {**super().get_config(), "intervals": self.intervals, "bits": self.bits}
+        return {**super().get_config(), "intervals": self.intervals, "bits": self.bits,
+                "output_range": self.output_range}

@@ -1,0 +1,77 @@
+"""The int8 TFLite file of quantize_vit: its scales are the searched intervals, XNNPACK takes every op."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_hire.methods.quantization.fake_quant_ops import fake_quant, fake_quant_range
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.fixture(scope="module")
+def facts(tmp_path_factory):
+    out = tmp_path_factory.mktemp("int8") / "facts.json"
+    child = os.path.join(REPO, "tests", "int8_export_child.py")
+    run = subprocess.run([sys.executable, child, str(out)], cwd=REPO, env={**os.environ, **CHILD_ENV},
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_fake_quant_range_equals_tensorflow_fake_quant():
+    x = np.random.default_rng(0).normal(scale=3.0, size=4000).astype("float32")
+    for low, high in [(-2.0, 5.0), (0.3, 4.0), (-7.5, -0.1), (-1.0, 1.0)]:
+        expected = tf.quantization.fake_quant_with_min_max_vars(x, low, high, num_bits=8).numpy()
+        np.testing.assert_allclose(np.asarray(fake_quant_range(x, (low, high))), expected, atol=1e-5)
+
+
+def test_symmetric_fake_quant_is_the_tensorflow_op_with_the_equivalent_range():
+    x = np.random.default_rng(1).normal(size=4000).astype("float32")
+    delta = 0.013
+    expected = tf.quantization.fake_quant_with_min_max_vars(x, -128 * delta, 127 * delta, num_bits=8).numpy()
+    np.testing.assert_allclose(np.asarray(fake_quant(x, delta, 8)), expected, atol=1e-6)
+
+
+def test_every_searched_product_is_an_int8_op_with_the_searched_scales(facts):
+    linear = {name: v for name, v in facts["intervals"].items() if "matmul" not in name}
+    assert len(linear) == 1 + 2 * 6  # patch embedding + (q, k, v, proj, fc1, fc2) per block
+    assert set(facts["matched"]) == set(linear)
+    assert facts["int8_products"] == len(linear)
+    for name, match in facts["matched"].items():
+        weight, inputs, bits = linear[name]
+        assert bits == 8
+        assert match["kernel_agreement"] > 0.99, name
+        # q's kernel carries the attention scale (head_dim ** -0.5 = 0.25 here), folded into the file.
+        expected_weight = weight * (0.25 if name.endswith(".q") else 1.0)
+        assert match["file_weight_scale"] == pytest.approx(expected_weight, rel=1e-5), name
+        assert match["file_input_scale"] == pytest.approx(inputs, rel=1e-5), name
+
+
+def test_xnnpack_takes_every_op_and_gelu_is_a_float_island(facts):
+    assert facts["not_delegated"] == {}
+    assert facts["gelu_inputs"] == ["float32", "float32"]  # the converter made them int8 lookup tables
+    assert {"QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "CONV_2D"} <= set(facts["ops"])
+
+
+def test_the_file_computes_what_the_keras_twin_computes(facts):
+    assert facts["agreement"] >= 0.9
+    assert facts["max_diff_twin"] < 0.1 * facts["logit_scale"]
+    assert set(facts["output_ranges"]) == {"patch_embed.proj", "blocks.0.attn", "blocks.0.mlp.fc1",
+                                           "blocks.0.mlp.fc2", "blocks.1.attn", "blocks.1.mlp.fc1",
+                                           "blocks.1.mlp.fc2"}
+    for low, high in facts["output_ranges"].values():
+        assert low < high
+
+
+def test_bits_other_than_8_are_refused_or_left_float(facts):
+    other = sorted(name for name, bits in facts["mixed_bits"].items() if bits != 8)
+    assert other, "the 6-bit mixed-precision result should have layers below 8 bits"
+    assert "8-bit kernels only" in facts["mixed_error"] and "non_8bit='float'" in facts["mixed_error"]
+    assert facts["mixed_float_layers"] == other
