@@ -75,3 +75,54 @@ def test_bits_other_than_8_are_refused_or_left_float(facts):
     assert other, "the 6-bit mixed-precision result should have layers below 8 bits"
     assert "8-bit kernels only" in facts["mixed_error"] and "non_8bit='float'" in facts["mixed_error"]
     assert facts["mixed_float_layers"] == other
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory):
+    """tflite/quantize.py on a tiny untrained DeiT over the embedded digits (one child process)."""
+    import keras
+
+    from keras_hire.models import create_model
+
+    directory = tmp_path_factory.mktemp("quantize")
+    keras.utils.set_random_seed(0)
+    model = create_model("deit_tiny", num_classes=10, input_shape=(28, 28, 1), patch_size=7, depth=1,
+                         embed_dim=16, num_heads=2)
+    model.save(str(directory / "tiny.keras"))
+    binary = os.path.join(REPO, "tflite", "quantize.py")
+    run = subprocess.run([sys.executable, binary, f"--model={directory / 'tiny.keras'}", "--calibration_images=8",
+                          "--eval_images=64", "--grid_size=5", "--max_rounds=1", f"--output_dir={directory / 'out'}"],
+                         cwd=REPO, env={**os.environ, **CHILD_ENV}, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return directory / "out", run.stdout
+
+
+def test_binary_writes_files_report_and_plots(binary_run):
+    out, stdout = binary_run
+    report = json.loads((out / "report_ptq_vit_w8.json").read_text())
+    kinds = [f["kind"] for f in report["files"]]
+    assert kinds == ["ptq_vit_w8.int8", "converter_int8", "dynamic", "float32"]
+    for kind in kinds:
+        assert (out / f"{report['model']}.{kind}.tflite").exists()
+    ours = report["files"][0]
+    assert ours["scales_matched"] == ours["scales_expected"] == 1 + 6
+    assert ours["max_weight_scale_error"] < 1e-5
+    assert ours["not_delegated"] == "none"
+    assert report["files"][3]["agreement"] == 1.0  # float32 file = float model
+    assert (out / "accuracy_vs_size.png").stat().st_size > 1000
+    assert "| ptq_vit_w8 |" in (out / "report.md").read_text()
+    assert "[quantize]" in stdout and "search" in stdout
+
+
+def test_config_refuses_bad_combinations():
+    from keras_hire.methods.quantization.config import QuantizeConfig
+    from keras_hire.utils.config import ConfigError
+
+    with pytest.raises(ConfigError, match="mixed_precision.*only defined for --method=ptq_vit"):
+        QuantizeConfig(model="m.keras", mixed_precision=True, method="minmax")
+    with pytest.raises(ConfigError, match="bits"):
+        QuantizeConfig(model="m.keras", bits=1)
+    with pytest.raises(ConfigError, match="method"):
+        QuantizeConfig(model="m.keras", method="gptq")
+    with pytest.raises(ConfigError, match="checkpoint"):
+        QuantizeConfig(model="m.keras", checkpoint="w.pth")

@@ -1,12 +1,12 @@
 """Run reports: the metrics JSON and the training-curve PNG in `model_dir`."""
 
 import hashlib
-import io
 import os
 
 import numpy as np
 
-from keras_hire.utils.atomic import atomic_write_bytes, atomic_write_json
+from keras_hire.utils.atomic import atomic_write_json
+from keras_hire.utils.plots import pyplot, save_figure
 
 
 def weights_digest(model):
@@ -27,16 +27,11 @@ def write_metrics(path, config, history, final=None, extra=None):
 
 def plot_training_curves(path, history):
     """Loss, accuracy and learning rate per epoch, train vs eval, as a PNG (atomic write)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not history:
         return None
     epochs = [record["epoch"] for record in history]
     panels = [("loss", "loss"), ("accuracy", "accuracy"), ("learning_rate", "learning rate")]
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    figure, axes = pyplot().subplots(1, 3, figsize=(13, 3.6))
     for axis, (key, title) in zip(axes, panels):
         for prefix, label in (("", "train"), ("val_", "eval")):
             if key == "learning_rate" and prefix:
@@ -50,11 +45,7 @@ def plot_training_curves(path, history):
         if key != "learning_rate":
             axis.legend()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return save_figure(figure, path)
 
 
 def metrics_path(model_dir, chief, task):

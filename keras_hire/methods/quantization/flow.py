@@ -1,0 +1,113 @@
+"""`quantize_file`: a trained ViT and a dataset to simulated and int8 TFLite quantizations with a report."""
+
+import os
+import time
+
+import numpy as np
+
+from keras_hire.methods.quantization.int8_export import TFLITE_BITS, export_int8
+from keras_hire.methods.quantization.int8_scales import match_int8_scales
+from keras_hire.methods.quantization.ptq_vit import quantize_vit
+from keras_hire.methods.quantization.report import write_reports
+
+
+def load_model(config):
+    """The float model of `config`: a `.keras` file, or a registry model with its `checkpoint`."""
+    import keras
+
+    import keras_hire  # noqa: F401  (registers the custom layers for loading)
+
+    if config.model.endswith(".keras"):
+        if not os.path.exists(config.model):
+            raise FileNotFoundError(f"--model={config.model} does not exist; pass the model.keras written by "
+                                    "training/train.py, or a registry name with --checkpoint.")
+        return keras.models.load_model(config.model, compile=False)
+    from keras_hire.models import create_model
+    from keras_hire.training.model_setup import load_initial_weights
+
+    model = create_model(config.model, **config.model_kwargs)
+    if config.checkpoint:
+        load_initial_weights(model, config.checkpoint)
+    return model
+
+
+def load_images(config, model):
+    """`(calibration images, held-out images, held-out labels)`, preprocessed as in evaluation."""
+    from keras_hire import data
+
+    height, width, channels = model.inputs[0].shape[1:]
+    info = getattr(model, "model_info", None)
+    crop = config.eval_crop_fraction or (info.crop_fraction if info is not None else 0.875)
+    train_source = data.get_source(config.dataset, config.train_split, config.data_dir)
+    calibration, _ = data.eval_arrays(train_source, (height, width), channels, limit=config.calibration_images,
+                                      crop_fraction=crop, shuffle_seed=config.seed)
+    eval_split = config.eval_split or data.eval_split_name(config.dataset, config.data_dir)
+    eval_source = data.get_source(config.dataset, eval_split, config.data_dir)
+    images, labels = data.eval_arrays(eval_source, (height, width), channels, limit=config.eval_images,
+                                      crop_fraction=crop, shuffle_seed=config.seed)
+    return calibration, images, labels
+
+
+def _accuracy(logits, labels):
+    return float(np.mean(np.argmax(logits, -1) == np.asarray(labels)))
+
+
+def quantize_file(config, log=print):
+    """Quantizes `config.model` with `config.method` and writes files, `report_<run>.json`, `report.md` and plots.
+
+    8-bit runs also write `<run>.int8.tflite` (the searched intervals in an int8 file, checked against
+    the fake-quant model, scales read back), and with `config.compare` the converter's full-int8 and
+    dynamic-range files of the same float model. Lower bit widths are simulated in Keras only.
+
+    Returns:
+        The run's report (dict).
+    """
+    from keras_hire.benchmark.coverage import format_not_delegated, xnnpack_coverage
+    from keras_hire.export import to_tflite, verify_against_keras
+    from keras_hire.utils.atomic import atomic_write_bytes
+
+    os.makedirs(config.output_dir, exist_ok=True)
+    model = load_model(config)
+    calibration, images, labels = load_images(config, model)
+    log(f"[quantize] {model.name}: {len(calibration)} calibration and {len(images)} held-out images")
+    float_logits = model.predict(images, batch_size=128, verbose=0)
+    started = time.time()
+    result = quantize_vit(model, calibration, bits=config.bits, mixed_precision=config.mixed_precision,
+                          method=config.method, grid_size=config.grid_size, max_rounds=config.max_rounds,
+                          progress=log)
+    search_seconds = time.time() - started
+    fake_logits = result.model.predict(images, batch_size=128, verbose=0)
+    report = dict(run=config.run_name, model=model.name, config=config.to_dict(), search_seconds=search_seconds,
+                  float_accuracy=_accuracy(float_logits, labels), accuracy=_accuracy(fake_logits, labels),
+                  model_size_mb=result.report["model_size_mb"], quantization=result.report, files=[])
+    log(f"[quantize] float {100 * report['float_accuracy']:.2f}%, {config.run_name} (simulated) "
+        f"{100 * report['accuracy']:.2f}%, search {search_seconds:.0f} s")
+
+    def add_file(kind, flatbuffer, reference, reference_logits):
+        path = os.path.join(config.output_dir, f"{model.name}.{kind}.tflite")
+        atomic_write_bytes(path, flatbuffer)
+        coverage = xnnpack_coverage(flatbuffer)
+        entry = dict(kind=kind, path=path, size_bytes=len(flatbuffer), not_delegated=format_not_delegated(coverage),
+                     **verify_against_keras(reference, flatbuffer, images, labels, keras_logits=reference_logits))
+        log(f"[quantize]   {path}: accuracy {100 * entry['tflite_accuracy']:.2f}%, agreement with its Keras "
+            f"model {100 * entry['agreement']:.2f}%, not delegated: {entry['not_delegated']}")
+        report["files"].append(entry)
+        return entry
+
+    if all(i.bits == TFLITE_BITS for i in result.intervals.values()):
+        exported = export_int8(result, calibration)
+        entry = add_file(f"{config.run_name}.int8", exported.flatbuffer, result.model, fake_logits)
+        matched = match_int8_scales(exported.flatbuffer, result.model)
+        errors = [abs(m["file_weight_scale"] / m["weight_interval"] - 1) for m in matched.values()]
+        entry.update(scales_matched=len(matched), scales_expected=sum("matmul" not in n for n in result.intervals),
+                     max_weight_scale_error=max(errors) if errors else None)
+        if config.compare:
+            add_file("converter_int8", to_tflite(model, "int8", representative_data=[calibration]), model,
+                     float_logits)
+            add_file("dynamic", to_tflite(model, "dynamic"), model, float_logits)
+            add_file("float32", to_tflite(model, "float32"), model, float_logits)
+    else:
+        log(f"[quantize] {config.run_name} has bit widths other than 8: simulated in Keras only "
+            "(TFLite has int8 kernels only).")
+    write_reports(config.output_dir, report)
+    return report
