@@ -63,7 +63,7 @@ def _method_settings(method, ranking_weight, bias_correction, percentile):
 
 def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, method="ptq_vit", grid_size=100,
                  max_rounds=20, interval_range=(0.5, 1.2), ranking_weight=0.1, theta=0.2, bias_correction=True,
-                 percentile=99.99, float_layers=None, ranking_rows=None, batch_size=32,
+                 percentile=99.99, float_layers=None, ranking_rows=256, batch_size=32,
                  min_calibration_images=MIN_CALIBRATION_IMAGES, progress=None):
     """Post-training quantization of a vision transformer with similarity- and ranking-aware intervals.
 
@@ -94,7 +94,10 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
         bias_correction: apply Eq. 16's bias correction (method "ptq_vit").
         percentile: the percentile of |input| that sets the input intervals of method "percentile".
         float_layers: names of top-level layers left float; None: the classifier heads ("head", "head_dist").
-        ranking_rows: rows of the attention logits the ranking term uses (a seeded sample); None: all.
+        ranking_rows: rows of the attention logits the ranking term uses (a seeded sample, 256 by default);
+            None: all. All rows cost O(rows x tokens^2) per candidate: on the digits DeiT (100 images)
+            one q k^T search took 160 s with all rows and 4 s with 256, and the 6-bit model scored 85.9%
+            and 86.0%.
         batch_size: images per forward pass while capturing inputs.
         min_calibration_images: the fewest calibration images accepted.
         progress: optional callable receiving one line of text per searched operation.
