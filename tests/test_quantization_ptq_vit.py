@@ -190,3 +190,35 @@ def test_unsupported_layers_are_named():
     cait = create_model("cait_s24", **{k: v for k, v in small.items() if k != "depth"})
     with pytest.raises(ValueError, match=r"blocks.0.attn \(MultiHeadSelfAttention with talking heads\)"):
         quantize_vit(cait, images(4))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_search_resumes_from_its_saved_state(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = tiny_deit(depth=1)
+    calibration = images()
+    state = str(tmp_path / "state.json")
+    settings = dict(bits=6, grid_size=6, max_rounds=2)
+    reference = quantize_vit(model, calibration, **settings)
+
+    seen = []
+
+    def stop_after_the_attention(line):
+        seen.append(line)
+        if line.startswith("blocks.0.attn.proj"):
+            raise _Interrupt  # as if killed once the attention layer's state is on disk
+
+    with pytest.raises(_Interrupt):
+        quantize_vit(model, calibration, progress=stop_after_the_attention, state_path=state, **settings)
+    lines = []
+    resumed = quantize_vit(model, calibration, progress=lines.append, state_path=state, **settings)
+    restored = [line.split(" ")[0] for line in lines if "restored" in line]
+    assert restored == ["patch_embed.proj"] + [f"blocks.0.attn.{op}" for op in OPS]
+    assert not any("restored" in line for line in lines if "mlp" in line)
+    assert resumed.intervals == reference.intervals
+    np.testing.assert_allclose(resumed.model(calibration), reference.model(calibration), atol=1e-6)
+    with pytest.raises(ValueError, match="written for another model.*delete it"):
+        quantize_vit(model, calibration, progress=None, state_path=state, bits=8, grid_size=6, max_rounds=2)

@@ -72,9 +72,10 @@ def quantize_file(config, log=print):
     log(f"[quantize] {model.name}: {len(calibration)} calibration and {len(images)} held-out images")
     float_logits = model.predict(images, batch_size=128, verbose=0)
     started = time.time()
+    state_path = os.path.join(config.output_dir, f"search_state_{config.run_name}.json")  # a killed run resumes
     result = quantize_vit(model, calibration, bits=config.bits, mixed_precision=config.mixed_precision,
                           method=config.method, grid_size=config.grid_size, max_rounds=config.max_rounds,
-                          progress=log)
+                          progress=log, state_path=state_path)
     search_seconds = time.time() - started
     fake_logits = result.model.predict(images, batch_size=128, verbose=0)
     report = dict(run=config.run_name, model=model.name, config=config.to_dict(), search_seconds=search_seconds,

@@ -12,6 +12,7 @@ from keras_hire.methods.quantization import targets as target_lib
 from keras_hire.methods.quantization.fake_model import build_fake_quant_model, copy_weights, fake_quant_layer
 from keras_hire.methods.quantization.functions import check_bits
 from keras_hire.methods.quantization.search import search_intervals
+from keras_hire.methods.quantization.search_state import SearchState, fingerprint
 from keras_hire.methods.quantization.validation import MIN_CALIBRATION_IMAGES, check_calibration_images
 
 # ptq_vit: the paper; minmax: max-abs intervals; percentile: inputs clipped at a percentile of |x|;
@@ -64,7 +65,7 @@ def _method_settings(method, ranking_weight, bias_correction, percentile):
 def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, method="ptq_vit", grid_size=100,
                  max_rounds=20, interval_range=(0.5, 1.2), ranking_weight=0.1, theta=0.2, bias_correction=True,
                  percentile=99.99, float_layers=None, ranking_rows=256, batch_size=32,
-                 min_calibration_images=MIN_CALIBRATION_IMAGES, progress=None):
+                 min_calibration_images=MIN_CALIBRATION_IMAGES, progress=None, state_path=None):
     """Post-training quantization of a vision transformer with similarity- and ranking-aware intervals.
 
     Every linear layer (q, k, v, the attention projection, both MLP layers, the patch embedding) gets a
@@ -101,6 +102,9 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
         batch_size: images per forward pass while capturing inputs.
         min_calibration_images: the fewest calibration images accepted.
         progress: optional callable receiving one line of text per searched operation.
+        state_path: optional JSON file: each layer's outcome is saved there (atomically) as soon as it is
+            searched, and a search started again with the same model, images and settings restores the
+            saved layers instead of searching them (an interrupted search resumes); other settings are refused.
 
     Returns:
         A `QuantizationResult`.
@@ -131,16 +135,24 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
     settings = dict(grid_size=int(grid_size), max_rounds=int(max_rounds), low=low, high=high, theta=float(theta),
                     ranking_rows=ranking_rows, **_method_settings(method, ranking_weight, bias_correction, percentile))
 
+    state = SearchState(state_path, fingerprint(model, images, dict(settings, bits=bits, mixed=bool(mixed_precision),
+                                                                     float_layers=float_layers)))
+
     def search_all(width, only=None):
         found = {}
         for layer in layers:
             if only is not None and layer.name not in only:
                 continue
-            for name, outcome in _search_layer(layer, inputs[layer.name], width, settings):
+            restored = state.restored(layer.name, width)
+            outcomes = restored or list(_search_layer(layer, inputs[layer.name], width, settings))
+            if restored is None:
+                state.save(layer.name, width, outcomes)
+            for name, outcome in outcomes:
                 found[name] = outcome
                 if progress is not None:
                     progress(f"{name} ({width} bits): objective {outcome.objective:.6f} "
-                             f"(max-abs {outcome.objective_max_abs:.6f}), {outcome.rounds} round(s)")
+                             f"(max-abs {outcome.objective_max_abs:.6f}), {outcome.rounds} round(s)"
+                             + (" [restored from the saved state]" if restored else ""))
         return found
 
     mixed = None
