@@ -101,7 +101,8 @@ def test_binary_writes_files_report_and_plots(binary_run):
     out, stdout = binary_run
     report = json.loads((out / "report_ptq_vit_w8.json").read_text())
     kinds = [f["kind"] for f in report["files"]]
-    assert kinds == ["ptq_vit_w8.int8", "converter_int8", "dynamic", "float32"]
+    assert kinds == ["ptq_vit_w8.int8", "converter_int8", "dynamic", "float32", "ai_edge_quantizer_static_wi8_ai8",
+                     "ai_edge_quantizer_static_wi8_ai16", "ai_edge_quantizer_dynamic_wi8_afp32"]
     for kind in kinds:
         assert (out / f"{report['model']}.{kind}.tflite").exists()
     ours = report["files"][0]

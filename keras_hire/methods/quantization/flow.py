@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from keras_hire.methods.quantization.edge_quantizer import edge_quantizer_files
 from keras_hire.methods.quantization.int8_export import TFLITE_BITS, export_int8
 from keras_hire.methods.quantization.int8_scales import match_int8_scales
 from keras_hire.methods.quantization.ptq_vit import quantize_vit
@@ -56,8 +57,9 @@ def quantize_file(config, log=print):
     """Quantizes `config.model` with `config.method` and writes files, `report_<run>.json`, `report.md` and plots.
 
     8-bit runs also write `<run>.int8.tflite` (the searched intervals in an int8 file, checked against
-    the fake-quant model, scales read back), and with `config.compare` the converter's full-int8 and
-    dynamic-range files of the same float model. Lower bit widths are simulated in Keras only.
+    the fake-quant model, scales read back), and with `config.compare` the converter's full-int8,
+    dynamic-range and float32 files and ai-edge-quantizer's `static_wi8_ai8`, `static_wi8_ai16` and
+    `dynamic_wi8_afp32` files of the same float model. Lower bit widths are simulated in Keras only.
 
     Returns:
         The run's report (dict).
@@ -107,6 +109,8 @@ def quantize_file(config, log=print):
                      float_logits)
             add_file("dynamic", to_tflite(model, "dynamic"), model, float_logits)
             add_file("float32", to_tflite(model, "float32"), model, float_logits)
+            for recipe, flatbuffer in edge_quantizer_files(model, calibration, log=log).items():
+                add_file(f"ai_edge_quantizer_{recipe}", flatbuffer, model, float_logits)
     else:
         log(f"[quantize] {config.run_name} has bit widths other than 8: simulated in Keras only "
             "(TFLite has int8 kernels only).")
