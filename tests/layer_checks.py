@@ -42,6 +42,7 @@ LAYER_CASES = {
     "residual_depthwise_conv2d": (layers.ResidualDepthwiseConv2D, dict(kernel_size=3), (2, 5, 6, 4)),
     "scaled_add": (layers.ScaledAdd, dict(scale=0.75), [(2, 5, 8)] * 3),
     "token_slice": (layers.TokenSlice, dict(start=1, stop=4), (2, 5, 8)),
+    "static_token_select": (layers.StaticTokenSelect, dict(indices=[0, 3, 4, 1, 1]), (2, 5, 8)),
     "token_slice_squeeze": (layers.TokenSlice, dict(start=1, squeeze=True), (2, 5, 8)),
     "class_token": (layers.ClassToken, dict(dim=8), (2, 5, 8)),
     "position_embedding": (layers.PositionEmbedding, dict(grid_size=(2, 2), dim=8, num_prefix_tokens=1), (2, 5, 8)),

@@ -222,3 +222,16 @@ def test_an_interrupted_search_resumes_from_its_saved_state(tmp_path):
     np.testing.assert_allclose(resumed.model(calibration), reference.model(calibration), atol=1e-6)
     with pytest.raises(ValueError, match="written for another model.*delete it"):
         quantize_vit(model, calibration, progress=None, state_path=state, bits=8, grid_size=6, max_rounds=2)
+
+
+def test_a_slimmed_vit_quantizes_with_its_rectangular_attention():
+    from keras_hire.methods.slimming import slim
+
+    keras.utils.set_random_seed(0)
+    model = tiny_deit()
+    slimmed = slim(model, [[0, 1, 2, 5, 7, 9, 12, 16], [0, 2, 9, 16]])
+    calibration = images()
+    result = quantize_vit(slimmed, calibration, bits=16, grid_size=4, max_rounds=1)
+    np.testing.assert_allclose(result.model(calibration), slimmed(calibration), atol=1e-3)
+    result8 = quantize_vit(slimmed, calibration, bits=8, grid_size=4, max_rounds=1)
+    assert pearson_similarity(slimmed(calibration), result8.model(calibration)) > 0.99

@@ -13,10 +13,12 @@ from keras_hire.layers.layer_scale import LayerScale
 from keras_hire.layers.residual_depthwise import ResidualDepthwiseConv2D
 from keras_hire.layers.scaled_add import ScaledAdd
 from keras_hire.layers.static_shift import circular_indices, take_static
+from keras_hire.layers.token_select import StaticTokenSelect
 from keras_hire.layers.token_slice import TokenSlice
 from keras_hire.layers.vit_embeddings import ClassToken, PositionEmbedding
 
 __all__ = ["DropPath", "HireModule", "circular_indices", "take_static"]
 __all__ += ["InvertedResidualFFN", "LightweightAttention", "RelativePositionBias", "resize_relative_position_bias"]
 __all__ += ["BlockCirculantDense", "ClassAttention", "ClassToken", "LayerNorm", "LayerScale", "MultiHeadSelfAttention"]
-__all__ += ["PositionEmbedding", "ResidualDepthwiseConv2D", "ScaledAdd", "TokenSlice", "circulant_index"]
+__all__ += ["PositionEmbedding", "ResidualDepthwiseConv2D", "ScaledAdd", "StaticTokenSelect", "TokenSlice"]
+__all__ += ["circulant_index"]

@@ -46,10 +46,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         talking_heads: bool, CaiT's head-mixing projections `proj_l` and `proj_w`.
         attention_dropout: float, dropout on the attention probabilities.
         dropout: float, dropout after the output projection.
+        num_queries: int or None. None (default): every token queries (square attention). An int
+            `n`: only the first `n` tokens query, while keys and values come from every token
+            ("rectangular attention" of patch slimming, 2106.02852); the output then has `n` tokens.
 
-    Call returns `(output, attention)`: `output` has the input's shape, `attention` is
-    `(batch, num_heads, tokens, tokens)`, the matrix that multiplies `v` (after `proj_w` with
-    talking heads).
+    Call returns `(output, attention)`: `output` has the input's shape (`num_queries` tokens when
+    set), `attention` is `(batch, num_heads, queries, tokens)`, the matrix that multiplies `v`
+    (after `proj_w` with talking heads).
 
     Example:
     ```python
@@ -59,8 +62,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     """
 
     def __init__(self, dim, num_heads, qkv_bias=True, talking_heads=False, attention_dropout=0.0, dropout=0.0,
-                 **kwargs):
+                 num_queries=None, **kwargs):
         super().__init__(**kwargs)
+        if num_queries is not None and int(num_queries) < 1:
+            raise ValueError(
+                f"MultiHeadSelfAttention num_queries must be None (every token) or >= 1; received {num_queries}."
+            )
+        self.num_queries = None if num_queries is None else int(num_queries)
+        if self.num_queries is not None and type(self).call is not MultiHeadSelfAttention.call and not getattr(
+                type(self), "handles_num_queries", False):
+            # A subclass with its own call (e.g. a fake-quantized one) would silently attend square.
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' overrides call and does not handle num_queries="
+                f"{self.num_queries} (a slimmed ViT's rectangular attention). Fix: apply it to an unslimmed "
+                f"model, or make its call select the first num_queries tokens for q and set "
+                f"handles_num_queries = True."
+            )
         if int(num_heads) < 1 or int(dim) % int(num_heads):
             raise ValueError(
                 f"MultiHeadSelfAttention needs dim divisible by num_heads >= 1; received dim={dim}, "
@@ -90,6 +107,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def build(self, input_shape):
         if input_shape[-1] != self.dim:
             raise ValueError(f"MultiHeadSelfAttention(dim={self.dim}) received tokens of shape {input_shape}.")
+        if self.num_queries is not None and input_shape[1] is not None and self.num_queries > input_shape[1]:
+            raise ValueError(
+                f"MultiHeadSelfAttention '{self.name}' has num_queries={self.num_queries} but received only "
+                f"{input_shape[1]} tokens; num_queries must be at most the number of tokens."
+            )
         for layer in (self.q, self.k, self.v, self.proj):
             layer.build(input_shape)
         if self.talking_heads:
@@ -97,7 +119,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             self.proj_w.build((None, None, None, self.num_heads))
 
     def call(self, x, training=None):
-        q = split_heads(self.q(x) * self.scale, self.num_heads)  # the converter folds the scale into q
+        queries = x if self.num_queries is None else x[:, :self.num_queries]
+        q = split_heads(self.q(queries) * self.scale, self.num_heads)  # the converter folds the scale into q
         k = ops.transpose(split_heads(self.k(x), self.num_heads), (0, 1, 3, 2))
         v = split_heads(self.v(x), self.num_heads)
         logits = ops.matmul(q, k)  # (batch, heads, tokens, tokens)
@@ -116,12 +139,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return ops.transpose(dense(ops.transpose(x, (0, 2, 3, 1))), (0, 3, 1, 2))
 
     def compute_output_shape(self, input_shape):
-        batch, length, _ = input_shape
-        return input_shape, (batch, self.num_heads, length, length)
+        batch, length, dim = input_shape
+        queries = length if self.num_queries is None else self.num_queries
+        return (batch, queries, dim), (batch, self.num_heads, queries, length)
 
     def get_config(self):
+        # num_queries only when set, so the configs of unslimmed models stay as they were.
+        slimmed = {} if self.num_queries is None else {"num_queries": self.num_queries}
         return {
             **super().get_config(),
+            **slimmed,
             "dim": self.dim,
             "num_heads": self.num_heads,
             "qkv_bias": self.qkv_bias,

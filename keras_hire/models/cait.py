@@ -15,6 +15,7 @@ from keras_hire.layers import (
 )
 from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.registry import family_info, register_variant
+from keras_hire.models.token_sets import SlimmedOrder, check_keep, keep_sets
 from keras_hire.models.vit import TokenBackbone, check_transformer_args, mlp, patch_embedding, patch_grid
 
 # timm's configurations (timm/models/cait.py).
@@ -57,13 +58,20 @@ class CaiT(TokenBackbone):
             the class-attention blocks have none.
         dropout: dropout after the position embedding, the attention projections and in the MLPs.
         layer_norm_epsilon: float, 1e-6 as in timm.
+        keep: None (every patch block computes every patch), or patch slimming's (2106.02852)
+            static sets for the patch blocks: one sorted list of patch indices (row-major, no class
+            token in this stage) per patch block, nested (`keep[l]` a subset of `keep[l-1]`), none
+            empty. Patch block `l` computes the patches `keep[l]` (its keys and values come from
+            `keep[l-1]`, all patches for block 0); class attention reads the patches the last
+            patch block kept. See `VisionTransformer`'s `keep` and
+            `keras_hire.methods.slimming.slim`.
         name: model name.
 
     Intermediates (`model.intermediate_model()`, see `TokenBackbone`): `"block_{i}"` are the
     patch tokens after patch block `i` (no class token: `model.num_prefix_tokens == 0`),
     `"attn_{i}"` their talking-heads attention (after `proj_w`); `"cls_block_{j}"` is the
     sequence `[cls, patches]` after class-attention block `j`, `"cls_attn_{j}"` its attention
-    `(batch, heads, 1, 1 + patches)`.
+    `(batch, heads, 1, 1 + patches)`. With `keep` they hold the kept patches, in sorted order.
 
     Example:
     ```python
@@ -88,6 +96,7 @@ class CaiT(TokenBackbone):
         drop_path_rate=0.0,
         dropout=0.0,
         layer_norm_epsilon=1e-6,
+        keep=None,
         name="cait",
         **kwargs,
     ):
@@ -100,25 +109,36 @@ class CaiT(TokenBackbone):
                 f"received class_attention_depth={class_attention_depth}."
             )
         norm = dict(epsilon=layer_norm_epsilon)
+        num_patches = grid[0] * grid[1]
+        keep = check_keep(family, keep, int(depth), num_patches, {},
+                          f"{num_patches} patches; CaiT's patch blocks have no class token")
+        slimming = SlimmedOrder(keep, num_patches)
 
         inputs = keras.Input(image_shape, name="images")
         x = patch_embedding(inputs, patch_size, embed_dim)
         x = PositionEmbedding(grid, embed_dim, num_prefix_tokens=0, name="pos_embed")(x)
         x = keras.layers.Dropout(dropout, name="pos_drop")(x)
+        x = slimming.reorder(x, name="slim.order")
 
         intermediates, pyramid = {}, {}
         for i in range(depth):
             prefix = f"blocks.{i}"
+            num_queries = slimming.num_queries(i)
             y = LayerNorm(name=f"{prefix}.norm1", **norm)(x)
             y, attention = MultiHeadSelfAttention(
-                embed_dim, num_heads, qkv_bias=qkv_bias, talking_heads=True, dropout=dropout, name=f"{prefix}.attn"
+                embed_dim, num_heads, qkv_bias=qkv_bias, talking_heads=True, dropout=dropout,
+                num_queries=num_queries, name=f"{prefix}.attn"
             )(y)
+            if num_queries is not None:
+                x = TokenSlice(0, num_queries, name=f"{prefix}.keep")(x)
             x = _residual(x, y, embed_dim, layer_scale_init, drop_path_rate, f"{prefix}.gamma_1", f"{prefix}.add1")
             y = LayerNorm(name=f"{prefix}.norm2", **norm)(x)
             y = mlp(y, embed_dim, mlp_ratio, dropout, name=f"{prefix}.mlp")
             x = _residual(x, y, embed_dim, layer_scale_init, drop_path_rate, f"{prefix}.gamma_2", f"{prefix}.add2")
-            intermediates[f"block_{i}"], intermediates[f"attn_{i}"] = x, attention
-            pyramid[f"block_{i}"] = patch_grid(x, 0, grid, name=f"{prefix}.grid")
+            intermediates[f"block_{i}"] = slimming.sorted_tokens(x, i, name=f"{prefix}.sorted")
+            intermediates[f"attn_{i}"] = slimming.sorted_attention(attention, i, name=f"{prefix}.attn_sorted")
+            if slimming.keeps_all(i):
+                pyramid[f"block_{i}"] = patch_grid(intermediates[f"block_{i}"], 0, grid, name=f"{prefix}.grid")
 
         patches = x
         x = ClassToken(embed_dim, name="cls_token")(patches)
@@ -133,10 +153,15 @@ class CaiT(TokenBackbone):
             y = mlp(y, embed_dim, mlp_ratio, dropout, name=f"{prefix}.mlp")
             cls = _residual(cls, y, embed_dim, layer_scale_init, 0.0, f"{prefix}.gamma_2", f"{prefix}.add2")
             x = keras.layers.Concatenate(axis=1, name=f"{prefix}.concat")([cls, patches])
-            intermediates[f"cls_block_{j}"], intermediates[f"cls_attn_{j}"] = x, attention
+            # Class attention is permutation invariant in the patches: only the intermediates are re-sorted.
+            intermediates[f"cls_block_{j}"] = slimming.sorted_tokens(x, depth - 1, name=f"{prefix}.sorted", offset=1)
+            intermediates[f"cls_attn_{j}"] = slimming.sorted_attention(attention, depth, name=f"{prefix}.attn_sorted",
+                                                                       offset=1)
 
         x = LayerNorm(name="norm", **norm)(x)
-        intermediates["norm"] = x
+        intermediates["norm"] = slimming.sorted_tokens(x, depth - 1, name="norm.sorted", offset=1)
+        if not include_top:
+            x = intermediates["norm"]
         if include_top:
             x = TokenSlice(0, squeeze=True, name="pool")(x)
             x = keras.layers.Dense(num_classes, name="head", **_init())(x)
@@ -150,7 +175,7 @@ class CaiT(TokenBackbone):
     # Constructor arguments that get_config returns besides name and input_shape, and their types.
     config_keys = dict(patch_size=int, embed_dim=int, depth=int, num_heads=int, mlp_ratio=float, qkv_bias=bool,
                        class_attention_depth=int, layer_scale_init=float, num_classes=int, include_top=bool,
-                       drop_path_rate=float, dropout=float, layer_norm_epsilon=float)
+                       drop_path_rate=float, dropout=float, layer_norm_epsilon=float, keep=keep_sets)
 
 
 def _residual(x, branch, dim, init_value, drop_path_rate, gamma_name, add_name):

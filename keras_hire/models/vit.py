@@ -17,6 +17,7 @@ from keras_hire.layers import (
 from keras_hire.layers.initializers import trunc_normal
 from keras_hire.models.backbone import Backbone, validate_input_shape
 from keras_hire.models.registry import family_info, register_variant
+from keras_hire.models.token_sets import SlimmedOrder, check_keep, keep_sets
 from keras_hire.utils.image_stats import INCEPTION_MEAN, INCEPTION_STD
 
 # timm's configurations (timm/models/deit.py, vision_transformer.py); all use qkv_bias and mlp_ratio 4.
@@ -104,11 +105,23 @@ class VisionTransformer(TokenBackbone):
             the block's sums scaled by 3/4); "circulant" modes use `BlockCirculantDense`.
         num_circulant_blocks: circulant blocks per side of the shortcut weights (official `num_cir`).
         layer_norm_epsilon: float, 1e-6 as in timm and the official code.
+        keep: None (every block computes every token), or patch slimming's (2106.02852) static
+            token sets: one sorted list of original token indices per block (0 the class token,
+            1 the distillation token when distilled, then the patches row-major), nested
+            (`keep[l]` a subset of `keep[l-1]`), always holding the class (and distillation)
+            token. Block `l` computes the outputs of `keep[l]` only: its queries, MLP, residual,
+            second LayerNorm and Aug-ViT shortcuts run on those rows, its keys and values come from
+            the tokens block `l-1` kept (all tokens for block 0). Build one with
+            `keras_hire.methods.slimming.slim(model, keep)`.
         name: model name.
 
     Intermediate tokens and attention maps: see `TokenBackbone` (`model.intermediate_model()`).
     `model.pyramid_outputs` holds every block's patch tokens as a `(batch, h, w, dim)` map
-    (`"block_{i}"`, stride `patch_size`).
+    (`"block_{i}"`, stride `patch_size`). With `keep`, `"block_{i}"` holds the tokens `keep[i]`
+    in sorted order, `"attn_{i}"` is `(batch, heads, len(keep[i]), len(keep[i-1]))`, and only the
+    blocks that keep every token have a pyramid map. Internally a slimmed model holds its tokens
+    ordered by how many blocks keep them (so that every block's set is a prefix, cut by one
+    slice); outputs and intermediates are given back in sorted order.
 
     Example:
     ```python
@@ -135,6 +148,7 @@ class VisionTransformer(TokenBackbone):
         augmented_shortcuts=None,
         num_circulant_blocks=4,
         layer_norm_epsilon=1e-6,
+        keep=None,
         name="vision_transformer",
         **kwargs,
     ):
@@ -154,6 +168,12 @@ class VisionTransformer(TokenBackbone):
                 f"{num_circulant_blocks} for circulant shortcuts."
             )
         num_prefix = 2 if distilled else 1
+        num_tokens = num_prefix + grid[0] * grid[1]
+        prefix_names = ("class token", "distillation token")[:num_prefix]
+        keep = check_keep(family, keep, int(depth), num_tokens, dict(enumerate(prefix_names)),
+                          f"{num_prefix} prefix token(s) ({', '.join(prefix_names)}) + {num_tokens - num_prefix} "
+                          f"patches")
+        slimming = SlimmedOrder(keep, num_tokens)
 
         inputs = keras.Input(image_shape, name="images")
         x = patch_embedding(inputs, patch_size, embed_dim)
@@ -162,25 +182,31 @@ class VisionTransformer(TokenBackbone):
         x = ClassToken(embed_dim, name="cls_token")(x)
         x = PositionEmbedding(grid, embed_dim, num_prefix_tokens=num_prefix, name="pos_embed")(x)
         x = keras.layers.Dropout(dropout, name="pos_drop")(x)
+        x = slimming.reorder(x, name="slim.order")
 
         intermediates, pyramid = {}, {}
         for i in range(depth):
             rate = drop_path_rate * i / max(depth - 1, 1)  # torch.linspace(0, rate, depth)
             x, attention = vit_block(
                 x, embed_dim, num_heads, mlp_ratio, qkv_bias, rate, dropout, layer_norm_epsilon,
-                augmented_shortcuts, num_circulant_blocks, name=f"blocks.{i}",
+                augmented_shortcuts, num_circulant_blocks, name=f"blocks.{i}", num_queries=slimming.num_queries(i),
             )
-            intermediates[f"block_{i}"], intermediates[f"attn_{i}"] = x, attention
-            pyramid[f"block_{i}"] = patch_grid(x, num_prefix, grid, name=f"blocks.{i}.grid")
+            intermediates[f"block_{i}"] = slimming.sorted_tokens(x, i, name=f"blocks.{i}.sorted")
+            intermediates[f"attn_{i}"] = slimming.sorted_attention(attention, i, name=f"blocks.{i}.attn_sorted")
+            if slimming.keeps_all(i):
+                pyramid[f"block_{i}"] = patch_grid(intermediates[f"block_{i}"], num_prefix, grid,
+                                                   name=f"blocks.{i}.grid")
 
-        x = LayerNorm(epsilon=layer_norm_epsilon, name="norm")(x)
-        intermediates["norm"] = x
-        if include_top:
+        x = held = LayerNorm(epsilon=layer_norm_epsilon, name="norm")(x)
+        intermediates["norm"] = slimming.sorted_tokens(held, depth - 1, name="norm.sorted")
+        if not include_top:
+            x = intermediates["norm"]
+        if include_top:  # the class (and distillation) token are the first held tokens in any order
             cls = TokenSlice(0, squeeze=True, name="pool")(x)
             x = keras.layers.Dense(num_classes, name="head", **_init())(cls)
             if distilled:
                 intermediates["logits_cls"] = x
-                dist = TokenSlice(1, squeeze=True, name="pool_dist")(intermediates["norm"])
+                dist = TokenSlice(1, squeeze=True, name="pool_dist")(held)
                 intermediates["logits_dist"] = keras.layers.Dense(num_classes, name="head_dist", **_init())(dist)
                 x = keras.layers.Average(name="head_average")([x, intermediates["logits_dist"]])
             intermediates["logits"] = x
@@ -193,7 +219,8 @@ class VisionTransformer(TokenBackbone):
     # Constructor arguments that get_config returns besides name and input_shape, and their types.
     config_keys = dict(patch_size=int, embed_dim=int, depth=int, num_heads=int, mlp_ratio=float, qkv_bias=bool,
                        num_classes=int, include_top=bool, drop_path_rate=float, dropout=float, distilled=bool,
-                       augmented_shortcuts=str, num_circulant_blocks=int, layer_norm_epsilon=float)
+                       augmented_shortcuts=str, num_circulant_blocks=int, layer_norm_epsilon=float,
+                       keep=keep_sets)
 
 
 def check_transformer_args(family, input_shape, patch_size, embed_dim, depth, num_heads, num_classes, include_top):
@@ -238,13 +265,21 @@ def mlp(x, dim, mlp_ratio, dropout, name):
 
 
 def vit_block(x, dim, num_heads, mlp_ratio, qkv_bias, drop_path_rate, dropout, epsilon, augmented_shortcuts,
-              num_circulant_blocks, name):
-    """One pre-norm block, with Aug-ViT's augmented shortcuts when asked; returns (tokens, attention)."""
+              num_circulant_blocks, name, num_queries=None):
+    """One pre-norm block, with Aug-ViT's augmented shortcuts when asked; returns (tokens, attention).
+
+    With `num_queries` (patch slimming) only the first `num_queries` tokens are computed: keys and
+    values come from every input token, everything else runs on those rows.
+    """
     scale = _TWO_SHORTCUT_SCALE if augmented_shortcuts in ("linear2", "circulant2") else 1.0
 
     y = LayerNorm(epsilon=epsilon, name=f"{name}.norm1")(x)
     branch, attention = MultiHeadSelfAttention(dim, num_heads, qkv_bias=qkv_bias, dropout=dropout,
-                                               name=f"{name}.attn")(y)
+                                               num_queries=num_queries, name=f"{name}.attn")(y)
+    if num_queries is not None:
+        x = TokenSlice(0, num_queries, name=f"{name}.keep")(x)
+        if augmented_shortcuts is not None:
+            y = TokenSlice(0, num_queries, name=f"{name}.keep_norm1")(y)
     branch = DropPath(drop_path_rate, name=f"{name}.drop_path1")(branch)
     shortcut_names = (f"{name}.augs_attn", f"{name}.augs_attn2")
     shortcuts = augmented(y, dim, augmented_shortcuts, num_circulant_blocks, shortcut_names)

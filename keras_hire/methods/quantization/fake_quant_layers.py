@@ -150,6 +150,8 @@ class FakeQuantAttention(MultiHeadSelfAttention):
     ```
     """
 
+    handles_num_queries = True  # a slimmed ViT's rectangular attention: q from the first num_queries tokens
+
     def __init__(self, dim, num_heads, intervals=None, bits=8, output_range=None, **kwargs):
         super().__init__(dim, num_heads, **kwargs)
         if self.talking_heads:
@@ -184,7 +186,8 @@ class FakeQuantAttention(MultiHeadSelfAttention):
         # same numbers as quantizing them at the products, and the int8 file then gets int8 q/k/v kernels.
         q_delta, k_delta = self.intervals["matmul_qk"]
         a_delta, v_delta = self.intervals["matmul_av"]
-        q = split_heads(fake_quant(self._linear("q", x, self.scale), q_delta, self.bits), self.num_heads)
+        queries = x if self.num_queries is None else x[:, :self.num_queries]
+        q = split_heads(fake_quant(self._linear("q", queries, self.scale), q_delta, self.bits), self.num_heads)
         k = split_heads(fake_quant(self._linear("k", x), k_delta, self.bits), self.num_heads)
         v = split_heads(fake_quant(self._linear("v", x), v_delta, self.bits), self.num_heads)
         logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
