@@ -1,7 +1,7 @@
 """Google's ai-edge-quantizer recipes on the same float model, for the comparison in the PTQ report.
 
 Its static recipes calibrate through a signature, which the batch-1 files of `to_tflite` lack, so the
-float model is converted here from a SavedModel (`serving_default`). Needs the `quantization` extra.
+float model is converted here from a batch-1 SavedModel (`serving_default`). Needs the `quantization` extra.
 """
 
 import os
@@ -45,7 +45,8 @@ def _float_with_signature(model):
 
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "saved_model")
-        model.export(path, format="tf_saved_model", verbose=False)
+        spec = tf.TensorSpec((1,) + tuple(model.inputs[0].shape[1:]), tf.float32, name="images")
+        model.export(path, format="tf_saved_model", verbose=False, input_signature=[spec])  # batch 1: static shapes
         converter = tf.lite.TFLiteConverter.from_saved_model(path)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
