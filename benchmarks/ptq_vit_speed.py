@@ -26,6 +26,7 @@ flags.DEFINE_integer("runs", 10, "Invokes per sample.")
 flags.DEFINE_string("search_method", "minmax", "quantize_vit method for the intervals (ptq_vit times the search).")
 flags.DEFINE_integer("calibration_images", 16, "Calibration images (random normal; speed only).")
 flags.DEFINE_integer("grid_size", 100, "Search grid size (ptq_vit).")
+flags.DEFINE_integer("objective_tokens", None, "Tokens per image the candidates are scored on (default: all).")
 flags.DEFINE_string("output", "benchmarks/results/ptq_vit_speed", "Output stem (.json, .md).")
 FLAGS = flags.FLAGS
 
@@ -49,7 +50,7 @@ def main(_):
     images = np.random.default_rng(0).standard_normal((FLAGS.calibration_images, size, size, 3)).astype("float32")
     started = time.time()
     result = quantize_vit(model, images, bits=8, method=FLAGS.search_method, grid_size=FLAGS.grid_size,
-                          progress=progress)
+                          objective_tokens=FLAGS.objective_tokens, progress=progress)
     search_seconds = time.time() - started
     progress(f"{FLAGS.search_method} intervals for {FLAGS.model}@{size}: {search_seconds:.0f} s")
     files = {"ours int8": export_int8(result, images).flatbuffer, "float32": to_tflite(model, "float32"),

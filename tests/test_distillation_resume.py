@@ -4,19 +4,15 @@ child runs (about 2-3 minutes on 2 cores)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
-import numpy as np
 import pytest
 
 from keras_hire.models import create_model
-from tests.test_training import _env, _free_ports
+from tests.binary_runs import REPO, assert_same_weights, child_env, kill_after_epochs, run_two_workers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DISTILL = os.path.join(REPO, "training", "distill.py")
 STUDENT = json.dumps({"patch_size": 7, "embed_dim": 16, "depth": 2, "num_heads": 2})
 
@@ -42,22 +38,10 @@ def _command(model_dir, teacher_path, *extra):
 def test_killed_distillation_resumes_to_the_uninterrupted_weights(tmp_path, teacher_path):
     model_dir = str(tmp_path / "run")
     command = _command(model_dir, teacher_path, "--epochs=4", "--steps_per_epoch=20", "--eval_steps=2")
-    state_path = os.path.join(model_dir, "checkpoints", "state.json")
-    process = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline, done_at_kill = time.time() + 240, 0
-    while time.time() < deadline and process.poll() is None:
-        if os.path.exists(state_path):
-            with open(state_path) as handle:
-                done_at_kill = json.load(handle)["epoch"]
-            if done_at_kill >= 2:
-                break
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be killed:\n" + process.stdout.read().decode()[-3000:]
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    done_at_kill = kill_after_epochs(command, model_dir, epochs=2)
     assert 2 <= done_at_kill < 4
 
-    resumed = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     resumed_from = int((resumed.stdout + resumed.stderr).split("after epoch ")[1].split()[0])
     assert resumed_from >= done_at_kill
@@ -68,39 +52,17 @@ def test_killed_distillation_resumes_to_the_uninterrupted_weights(tmp_path, teac
 
     straight_dir = str(tmp_path / "straight")
     straight = subprocess.run(_command(straight_dir, teacher_path, "--epochs=4", "--steps_per_epoch=20",
-                                       "--eval_steps=2"), cwd=REPO, env=_env(), capture_output=True, text=True,
+                                       "--eval_steps=2"), cwd=REPO, env=child_env(), capture_output=True, text=True,
                               timeout=300)
     assert straight.returncode == 0, straight.stderr[-3000:]
-    resumed_model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
-    straight_model = keras.models.load_model(os.path.join(straight_dir, "model.keras"), compile=False)
-    for a, b in zip(resumed_model.weights, straight_model.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+    assert_same_weights(os.path.join(model_dir, "model.keras"), os.path.join(straight_dir, "model.keras"))
 
 
 def test_two_distillation_workers_end_with_identical_weights(tmp_path, teacher_path):
     model_dir = str(tmp_path / "run")
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
     command = _command(model_dir, teacher_path, "--strategy=multi_worker", "--epochs=2", "--steps_per_epoch=4",
                        "--eval_steps=2")
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=tf_config),
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    for process in processes:
-        try:
-            outputs.append(process.communicate(timeout=300)[0])
-        except subprocess.TimeoutExpired:
-            for other in processes:
-                other.kill()
-            raise
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-4000:]
-    with open(os.path.join(model_dir, "metrics.json")) as handle:
-        chief = json.load(handle)
-    with open(os.path.join(model_dir, "workers", "worker_1", "metrics.json")) as handle:
-        other = json.load(handle)
+    _, chief, other = run_two_workers(command, model_dir)
     assert chief["weights_digest"] == other["weights_digest"]
     assert chief["final"] == pytest.approx(other["final"])
     student = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)

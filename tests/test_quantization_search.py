@@ -82,3 +82,19 @@ def test_ranking_term_lowers_the_objective_by_gamma_times_the_mean_loss():
     expected = mean_pearson(logits, hat) - 0.1 * textbook_ranking(logits, hat, 0.2) / pairs
     assert ranked.objective == pytest.approx(expected, abs=1e-6)
     assert max_abs_delta(np.zeros(3), 8) == 1.0
+
+
+def test_scoring_a_token_sample_scores_those_rows_on_the_full_grid():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(4, 40, 16)).astype("float32")
+    a[0, 1, 0] = 9.0  # the max-abs grid must come from every row, this unscored one included
+    kernel = rng.normal(size=(16, 8)).astype("float32")
+    rows = np.sort(np.random.default_rng(5).choice(40, 10, replace=False))
+    assert 1 not in rows
+    outcome = search_intervals(a, kernel, bits=4, grid_size=12, max_rounds=3, objective_tokens=10, seed=5,
+                               bias_correction=False)
+    assert outcome.max_abs_input_delta == pytest.approx(max_abs_delta(a, 4))
+    scored = a[:, rows]
+    quantized = uniform_quantize(scored, outcome.input_delta, 4) @ uniform_quantize(kernel, outcome.weight_delta, 4)
+    expected = np.mean([pearson_similarity(o, q) for o, q in zip(scored @ kernel, quantized)])
+    assert outcome.objective == pytest.approx(expected, rel=1e-5)

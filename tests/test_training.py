@@ -3,35 +3,26 @@ resume after SIGKILL, and two-worker MultiWorkerMirroredStrategy on localhost.""
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 
 from keras_hire import training
+from tests.binary_runs import REPO, assert_same_weights, child_env, kill_after_epochs, run_two_workers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "training", "train.py")
 PLUGGED = os.path.join(REPO, "tests", "plugged_train.py")  # the same run with a method's own model plugged in
 BINARIES = pytest.mark.parametrize("binary", [TRAIN, PLUGGED], ids=["registry_model", "plugged_model"])
 TINY = json.dumps({"depths": [1, 1, 1, 1], "embed_dims": [8, 16, 16, 16]})
-CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 
 
 def _train_command(model_dir, *extra, binary=TRAIN):
     return [sys.executable, binary, f"--model_kwargs={TINY}", "--dataset=mnist_5k", "--batch_size=32",
             "--learning_rate=3e-3", f"--model_dir={model_dir}", "--verbose=2", "--nojit_compile",
             "--notensorboard", *extra]
-
-
-def _env(**extra):
-    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-    return {**env, **CHILD_ENV, **extra}
 
 
 def test_warmup_cosine_schedule():
@@ -148,24 +139,12 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
     model_dir = str(tmp_path / "run")
     command = _train_command(model_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2", binary=binary)
     state_path = os.path.join(model_dir, "checkpoints", "state.json")
-    process = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 240
-    done_at_kill = 0
-    while time.time() < deadline and process.poll() is None:
-        if os.path.exists(state_path):
-            with open(state_path) as handle:
-                done_at_kill = json.load(handle)["epoch"]
-            if done_at_kill >= 2:
-                break
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be killed:\n" + process.stdout.read().decode()[-3000:]
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    done_at_kill = kill_after_epochs(command, model_dir, epochs=2)
     assert 2 <= done_at_kill < 4
     with open(state_path) as handle:
         history_at_kill = json.load(handle)["history"]
 
-    resumed = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     log = resumed.stdout + resumed.stderr
     resumed_from = int(log.split("after epoch ")[1].split()[0])
@@ -180,12 +159,9 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
     straight_dir = str(tmp_path / "straight")
     straight_command = _train_command(straight_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2",
                                       binary=binary)
-    straight = subprocess.run(straight_command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    straight = subprocess.run(straight_command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr[-3000:]
-    resumed_model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
-    straight_model = keras.models.load_model(os.path.join(straight_dir, "model.keras"), compile=False)
-    for a, b in zip(resumed_model.weights, straight_model.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
+    assert_same_weights(os.path.join(model_dir, "model.keras"), os.path.join(straight_dir, "model.keras"))
     if binary == PLUGGED:  # its metric and callback ran in every epoch, the resumed ones included
         assert {"top2", "val_top2"} <= set(metrics["history"][-1])
         with open(os.path.join(model_dir, "plugged_epochs.csv")) as handle:
@@ -193,42 +169,13 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
         assert epochs_logged[-1] == 3 and set(range(resumed_from, 4)) <= set(epochs_logged)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @BINARIES
 def test_two_workers_on_localhost_end_with_identical_weights(tmp_path, binary):
     model_dir = str(tmp_path / "run")
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
     command = _train_command(model_dir, "--strategy=multi_worker", "--epochs=2", "--steps_per_epoch=4",
                              "--eval_steps=2", binary=binary)
-    processes = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=tf_config),
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    for process in processes:
-        try:
-            outputs.append(process.communicate(timeout=300)[0])
-        except subprocess.TimeoutExpired:
-            for other in processes:
-                other.kill()
-            raise
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-4000:]
+    outputs, chief, other = run_two_workers(command, model_dir)
     assert "MultiWorkerMirroredStrategy, 2 replica(s), task worker_0" in outputs[0]
-    with open(os.path.join(model_dir, "metrics.json")) as handle:
-        chief = json.load(handle)
-    with open(os.path.join(model_dir, "workers", "worker_1", "metrics.json")) as handle:
-        other = json.load(handle)
     assert chief["task"] == "worker_0" and other["task"] == "worker_1"
     assert chief["weights_digest"] == other["weights_digest"]
     assert chief["final"] == pytest.approx(other["final"])

@@ -28,6 +28,9 @@ class QuantizeConfig(Config):
     method: str = config_field("ptq_vit", help="The quantizer.", choices=METHODS)
     grid_size: int = config_field(100, help="Candidates per interval search step.", min=2)
     max_rounds: int = config_field(20, help="Alternating search rounds (the paper: at most 20).", min=1)
+    objective_tokens: Optional[int] = config_field(None, help="Score candidates on this many sampled tokens per image "
+                                                   "(default: all, as the paper; fewer is proportionally faster).",
+                                                   min=1)
     compare: bool = config_field(True, help="Also export and score the converter's int8, dynamic-range and "
                                  "float32 files and ai-edge-quantizer's recipes (the quantization extra).")
     eval_crop_fraction: Optional[float] = config_field(None, help="Center-crop fraction of the evaluation resize "

@@ -77,7 +77,8 @@ def quantize_file(config, log=print):
     state_path = os.path.join(config.output_dir, f"search_state_{config.run_name}.json")  # a killed run resumes
     result = quantize_vit(model, calibration, bits=config.bits, mixed_precision=config.mixed_precision,
                           method=config.method, grid_size=config.grid_size, max_rounds=config.max_rounds,
-                          progress=log, state_path=state_path)
+                          progress=log, state_path=state_path,
+                          objective_tokens=config.objective_tokens)
     search_seconds = time.time() - started
     fake_logits = result.model.predict(images, batch_size=128, verbose=0)
     report = dict(run=config.run_name, model=model.name, config=config.to_dict(), search_seconds=search_seconds,

@@ -65,7 +65,8 @@ def _method_settings(method, ranking_weight, bias_correction, percentile):
 def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, method="ptq_vit", grid_size=100,
                  max_rounds=20, interval_range=(0.5, 1.2), ranking_weight=0.1, theta=0.2, bias_correction=True,
                  percentile=99.99, float_layers=None, ranking_rows=256, batch_size=32,
-                 min_calibration_images=MIN_CALIBRATION_IMAGES, progress=None, state_path=None):
+                 min_calibration_images=MIN_CALIBRATION_IMAGES, progress=None, state_path=None,
+                 objective_tokens=None):
     """Post-training quantization of a vision transformer with similarity- and ranking-aware intervals.
 
     Every linear layer (q, k, v, the attention projection, both MLP layers, the patch embedding) gets a
@@ -102,6 +103,8 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
         batch_size: images per forward pass while capturing inputs.
         min_calibration_images: the fewest calibration images accepted.
         progress: optional callable receiving one line of text per searched operation.
+        objective_tokens: None (all, the paper) or the number of tokens per image the candidates are
+            scored on (a seeded sample; see `search_intervals`): the search's cost falls in proportion.
         state_path: optional JSON file: each layer's outcome is saved there (atomically) as soon as it is
             searched, and a search started again with the same model, images and settings restores the
             saved layers instead of searching them (an interrupted search resumes); other settings are refused.
@@ -133,7 +136,8 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
     inputs = target_lib.capture_inputs(model, layers, images, batch_size)
 
     settings = dict(grid_size=int(grid_size), max_rounds=int(max_rounds), low=low, high=high, theta=float(theta),
-                    ranking_rows=ranking_rows, **_method_settings(method, ranking_weight, bias_correction, percentile))
+                    ranking_rows=ranking_rows, objective_tokens=objective_tokens,
+                    **_method_settings(method, ranking_weight, bias_correction, percentile))
 
     state = SearchState(state_path, fingerprint(model, images, dict(settings, bits=bits, mixed=bool(mixed_precision),
                                                                      float_layers=float_layers)))
@@ -167,7 +171,7 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
     report = dict(
         method=method, bits=bits, mixed_precision=mixed, grid_size=int(grid_size), max_rounds=int(max_rounds),
         interval_range=[low, high], metric=settings["metric"], ranking_weight=settings["ranking_weight"],
-        theta=float(theta), bias_correction=settings["bias_correction"],
+        theta=float(theta), bias_correction=settings["bias_correction"], objective_tokens=objective_tokens,
         percentile=float(percentile) if method == "percentile" else None, calibration_images=int(len(images)),
         calibration="parallel", float_layers=float_layers, search_seconds=time.perf_counter() - started,
         model_size_mb=_model_size_mb(model, layers, intervals),

@@ -99,7 +99,7 @@ def mean_ranking_loss(sign, o_hat_rows, theta):
 
 def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.5, high=1.2, ranking_weight=0.0,
                      theta=0.2, bias_correction=True, ranking_rows=None, seed=0, metric="pearson", search=True,
-                     input_percentile=None):
+                     input_percentile=None, objective_tokens=None):
     """Searches the intervals of `a` and `b` for the product `o = a @ b (+ bias)`.
 
     Args:
@@ -120,6 +120,10 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
         search: False keeps the starting intervals (the min-max and percentile baselines): 0 rounds.
         input_percentile: float in (0, 100] or None; the input's starting interval maps this percentile
             of |a| (instead of its max) onto the largest code (the percentile baseline).
+        objective_tokens: int or None; the candidates are scored on this many output rows per image
+            (a seeded sample of the second-to-last axis of `a`, the same for every candidate) instead
+            of all: the search's cost falls in proportion. The max-abs grid and the bias correction
+            still use every row. None (default) scores all rows, as the paper does.
 
     Returns:
         A `SearchOutcome`.
@@ -141,12 +145,16 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
     a = np.asarray(a, np.float32)
     b = np.asarray(b, np.float32)
     bias = None if bias is None else np.asarray(bias, np.float32)
-    reference = np.matmul(a, b) if bias is None else np.matmul(a, b) + bias
     factors = np.linspace(low, high, int(grid_size))
     base_a, base_b = max_abs_delta(a, bits), max_abs_delta(b, bits)
     if input_percentile is not None:
         peak = float(np.percentile(np.abs(a), float(input_percentile)))
         base_a = peak / (2 ** (bits - 1) - 1) if peak > 0 else base_a
+    a_full = a
+    if objective_tokens is not None and a.ndim >= 3 and a.shape[-2] > int(objective_tokens):
+        scored = np.sort(np.random.default_rng(seed).choice(a.shape[-2], int(objective_tokens), replace=False))
+        a = a[..., scored, :]  # the candidates' output rows; b (a weight, or per-image keys) is unchanged
+    reference = np.matmul(a, b) if bias is None else np.matmul(a, b) + bias
 
     sign, rows = None, None
     if ranking_weight:
@@ -183,9 +191,9 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
         """Eq. 16: E[O_hat] - E[O] = E[e_W x] + E[e_X W] + E[e_X e_W], estimated on the calibration data."""
         if not bias_correction or b.ndim != 2:
             return None, None
-        e_x = (_quantize(a, delta_a, bits) - a).reshape(-1, a.shape[-1]).mean(axis=0, dtype=np.float64)
+        e_x = (_quantize(a_full, delta_a, bits) - a_full).reshape(-1, a.shape[-1]).mean(axis=0, dtype=np.float64)
         e_w = (_quantize(b, delta_b, bits) - b).astype(np.float64)
-        mean_x = a.reshape(-1, a.shape[-1]).mean(axis=0, dtype=np.float64)
+        mean_x = a_full.reshape(-1, a.shape[-1]).mean(axis=0, dtype=np.float64)
         terms = {"e_w_x": mean_x @ e_w, "e_x_w": e_x @ b.astype(np.float64), "e_x_e_w": e_x @ e_w}
         return -(terms["e_w_x"] + terms["e_x_w"] + terms["e_x_e_w"]).astype(np.float32), terms
 
@@ -219,7 +227,7 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
 
     uncorrected = outputs(_quantize(a, delta_a, bits), _quantize(b, delta_b, bits), None)
     channel_axes = tuple(range(uncorrected.ndim - 1))
-    error = (uncorrected - reference).mean(axis=channel_axes, dtype=np.float64)
+    error = (uncorrected - reference).mean(axis=channel_axes, dtype=np.float64)  # on the scored rows
     return SearchOutcome(
         input_delta=delta_a, weight_delta=delta_b, max_abs_input_delta=base_a, max_abs_weight_delta=base_b,
         objective=score, objective_max_abs=objective_max_abs, rounds=rounds, correction=correction,
