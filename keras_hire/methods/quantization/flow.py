@@ -110,7 +110,12 @@ def quantize_file(config, log=print):
                      float_logits)
             add_file("dynamic", to_tflite(model, "dynamic"), model, float_logits)
             add_file("float32", to_tflite(model, "float32"), model, float_logits)
-            for recipe, flatbuffer in edge_quantizer_files(model, calibration, log=log).items():
+            try:
+                edge_files = edge_quantizer_files(model, calibration, log=log)
+            except ImportError as error:  # an optional extra: the report is complete without it
+                log(f"[quantize] skipping the ai-edge-quantizer comparison: {error}")
+                edge_files = {}
+            for recipe, flatbuffer in edge_files.items():
                 add_file(f"ai_edge_quantizer_{recipe}", flatbuffer, model, float_logits)
     else:
         log(f"[quantize] {config.run_name} has bit widths other than 8: simulated in Keras only "
