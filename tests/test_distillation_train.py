@@ -13,11 +13,10 @@ import pytest
 from keras_hire.methods import distillation as md
 from keras_hire.models import create_model
 from keras_hire.training import TrainConfig
+from tests.binary_runs import CHILD_ENV, REPO
 from tests.model_checks import jax_child_env, run_in_subprocess
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DISTILL = os.path.join(REPO, "training", "distill.py")
-CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 STUDENT = dict(patch_size=4, embed_dim=16, depth=3, num_heads=2, num_classes=5, input_shape=(16, 16, 3))
 TEACHER = dict(patch_size=4, embed_dim=24, depth=4, num_heads=2, num_classes=5, input_shape=(16, 16, 3))
 SETTINGS = dict(alpha=0.5, beta=1.0, num_samples=4 * 16)  # K = B * N: the random term is draw-independent

@@ -10,9 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_hire.methods.quantization.fake_quant_ops import fake_quant, fake_quant_range
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHILD_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+from tests.binary_runs import CHILD_ENV, REPO
 
 
 @pytest.fixture(scope="module")
