@@ -20,7 +20,9 @@ def xnnpack_coverage(model, num_threads=1):
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    kwargs = dict(model_content=model) if isinstance(model, (bytes, bytearray)) else dict(model_path=model)
+    from keras_hire.export.interpreter import tflite_source
+
+    kwargs = tflite_source(model)
     interpreter = Interpreter(num_threads=num_threads, experimental_disable_delegate_node_fusion=True, **kwargs)
     # Read the count through the wrapper without keeping a reference: holding it across
     # allocate_tensors() trips a reference-count check in the interpreter.

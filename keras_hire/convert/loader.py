@@ -19,8 +19,9 @@ def load_pytorch_weights(model, source, skip=()):
         model: a keras_hire model, built (every keras_hire model is built at construction).
         source: a mapping of official names to arrays, or a path to a `.pth`/`.pt` (needs torch),
             `.npz` or `.safetensors` file.
-        skip: official-name prefixes to leave out on both sides, e.g. `("head.",)` to keep a
-            freshly initialised classifier when fine-tuning on other classes.
+        skip: an official-name prefix, or a sequence of them, to leave out on both sides, e.g.
+            `"head."` to keep a freshly initialised classifier when fine-tuning on other classes.
+            A prefix that matches no name is an error (a typo would silently load everything).
 
     Returns:
         The list of official names that were loaded.
@@ -31,14 +32,16 @@ def load_pytorch_weights(model, source, skip=()):
     keras_hire.convert.load_pytorch_weights(model, "hire_mlp_tiny.pth")
     ```
     """
-    state = read_state_dict(source)
+    skip = _skip_prefixes(skip)
+    state = {name: array for name, array in read_state_dict(source).items() if not name.endswith(_IGNORED_SUFFIXES)}
     targets = model_targets(model)
-
-    def kept(name):
-        return not name.endswith(_IGNORED_SUFFIXES) and not name.startswith(tuple(skip))
-
-    state = {name: array for name, array in state.items() if kept(name)}
-    targets = {name: target for name, target in targets.items() if kept(name)}
+    skipped = sorted(name for name in set(state) | set(targets) if name.startswith(skip))
+    unused = [prefix for prefix in skip if not any(name.startswith(prefix) for name in skipped)]
+    if unused:
+        raise ValueError(f"skip prefix(es) {unused} match no name of the checkpoint or the model. "
+                         f"Fix: use official names, e.g. {_listed(sorted(targets)[-3:])}.")
+    state = {name: array for name, array in state.items() if not name.startswith(skip)}
+    targets = {name: target for name, target in targets.items() if not name.startswith(skip)}
 
     problems = []
     unknown = sorted(set(state) - set(targets))
@@ -51,8 +54,12 @@ def load_pytorch_weights(model, source, skip=()):
     converted, mismatched = {}, []
     for name in sorted(set(state) & set(targets)):
         target = targets[name]
-        array = target.transform(state[name])
         expected = tuple(target.variable.shape)
+        try:  # a checkpoint of other widths cannot even be reshaped the official way
+            array = target.transform(state[name])
+        except ValueError:
+            mismatched.append(f"{name}: checkpoint {tuple(state[name].shape)} does not fit model {expected}")
+            continue
         if tuple(array.shape) != expected:
             mismatched.append(
                 f"{name}: checkpoint {tuple(state[name].shape)} -> {tuple(array.shape)}, model {expected}")
@@ -72,7 +79,22 @@ def load_pytorch_weights(model, source, skip=()):
         )
     for name, array in converted.items():
         targets[name].variable.assign(array.astype(targets[name].variable.dtype))
+    if skipped:
+        print(f"[keras_hire.convert] skipped {len(skipped)} name(s) under {list(skip)}: {_listed(skipped)}")
     return sorted(converted)
+
+
+def _skip_prefixes(skip):
+    if isinstance(skip, str):
+        return (skip,)
+    try:
+        prefixes = tuple(skip)
+    except TypeError:
+        raise TypeError(f"skip={skip!r}: expected a name prefix or a sequence of them, e.g. 'head.'.") from None
+    bad = [prefix for prefix in prefixes if not isinstance(prefix, str) or not prefix]
+    if bad:
+        raise TypeError(f"skip holds {bad}: every entry must be a non-empty name prefix string, e.g. 'head.'.")
+    return prefixes
 
 
 def _listed(names):

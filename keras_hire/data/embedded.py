@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from keras_hire.data.source import ImageSource, shuffled_indices
+from keras_hire.data.source import ImageSource, index_dataset
 
 MNIST_5K_TEST_PER_CLASS = 100
 _SPLIT_SEED = 20210830  # fixed forever: the split must never change between releases
@@ -59,18 +59,15 @@ def array_source(name, split, images, labels, class_names, mean, std):
     images = np.asarray(images, np.uint8)
     labels = np.asarray(labels, np.int32)
 
-    def make_dataset(shuffle_seed=None):
+    def make_dataset(shuffle_seed=None, order=None):
         import tensorflow as tf
 
         image_tensor, label_tensor = tf.constant(images), tf.constant(labels)
-        if shuffle_seed is None:
-            order = tf.data.Dataset.range(len(images))
-        else:
-            order = tf.data.Dataset.from_tensor_slices(shuffled_indices(len(images), shuffle_seed))
-        return order.map(lambda i: (tf.gather(image_tensor, i), tf.gather(label_tensor, i)))
+        indices = index_dataset(len(images), shuffle_seed, order)
+        return indices.map(lambda i: (tf.gather(image_tensor, i), tf.gather(label_tensor, i)))
 
     return ImageSource(
         name=name, split=split, num_examples=len(images), class_names=tuple(class_names),
         channels=images.shape[-1], mean=tuple(mean), std=tuple(std), make_dataset=make_dataset,
-        native_size=tuple(images.shape[1:3]),
+        native_size=tuple(images.shape[1:3]), labels=labels,
     )

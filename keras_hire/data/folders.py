@@ -9,7 +9,9 @@ A file that passes the scan but still fails to decode is dropped by the pipeline
 
 import os
 
-from keras_hire.data.source import IMAGENET_MEAN, IMAGENET_STD, ImageSource, shuffled_indices
+import numpy as np
+
+from keras_hire.data.source import IMAGENET_MEAN, IMAGENET_STD, ImageSource, index_dataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -44,21 +46,19 @@ def image_folder(root, split):
     if skipped:
         print(f"[keras_hire.data] {split_dir}: skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
 
-    def make_dataset(shuffle_seed=None):
+    def make_dataset(shuffle_seed=None, order=None):
         import tensorflow as tf
 
         path_tensor, label_tensor = tf.constant(paths), tf.constant(labels, tf.int32)
-        if shuffle_seed is None:
-            order = tf.data.Dataset.range(len(paths))
-        else:
-            order = tf.data.Dataset.from_tensor_slices(shuffled_indices(len(paths), shuffle_seed))
-        dataset = order.map(lambda i: (_decode(tf.gather(path_tensor, i)), tf.gather(label_tensor, i)),
-                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        indices = index_dataset(len(paths), shuffle_seed, order)
+        dataset = indices.map(lambda i: (_decode(tf.gather(path_tensor, i)), tf.gather(label_tensor, i)),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.ignore_errors(log_warning=True)
 
     return ImageSource(
         name=f"folder:{root}", split=split, num_examples=len(paths), class_names=tuple(class_names),
         channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD, make_dataset=make_dataset, skipped=tuple(skipped),
+        labels=np.asarray(labels, np.int32),
     )
 
 

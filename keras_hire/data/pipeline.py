@@ -1,6 +1,7 @@
 """tf.data pipelines: a deterministic, endless, per-epoch-shuffled training stream and an eval pass."""
 
 from keras_hire.data.augment import AugmentConfig, BatchAugmenter, eval_resize, match_channels, train_crop
+from keras_hire.data.source import balanced_order
 
 _EPOCHS_FOREVER = 2**62
 
@@ -89,7 +90,8 @@ def eval_dataset(source, image_size, batch_size, crop_fraction=0.875, channels=N
     Images of the model's size are used as they are; others are resized so that a center crop
     of `crop_fraction` (timm's crop_pct, 0.875 for ImageNet) gives `image_size`. The last batch
     may be smaller. `limit` keeps the first `limit` examples; with `shuffle_seed` (an int) they
-    are a seeded random subset instead (e.g. int8 calibration images from the training split).
+    are a seeded subset instead (e.g. int8 calibration images from the training split), drawn
+    class-balanced where the source knows its labels (stored order is often sorted by class).
     """
     import keras
     import tensorflow as tf
@@ -102,13 +104,17 @@ def eval_dataset(source, image_size, batch_size, crop_fraction=0.875, channels=N
     seed = shuffle_seed
     if shuffle_seed is not None and source.seekable:
         seed = tf.constant(shuffle_seed, tf.int64)
-    examples = source.make_dataset(shuffle_seed=seed)
+    if limit is not None and shuffle_seed is not None and source.labels is not None:
+        examples = source.make_dataset(order=balanced_order(source.labels, shuffle_seed)[:limit])
+    else:
+        examples = source.make_dataset(shuffle_seed=seed)
     if limit is not None:
         examples = examples.take(limit)
 
     def prepare(image, label):
         image = match_channels(eval_resize(image, image_size, fraction), channels)
-        return image, label
+        # Folder images have no static size; models whose layers need the grid (Hire-MLP, CMT) do.
+        return tf.ensure_shape(image, (*image_size, channels)), label
 
     examples = examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     batches = examples.batch(batch_size).map(

@@ -25,6 +25,9 @@ class ImageSource:
         seekable: `make_dataset` takes a tensor seed, so every epoch gets its own order and a
             resumed run replays the uninterrupted run's batches. Streams (TFDS) take a Python
             int instead and reshuffle on every pass; a resumed run gets a fresh seeded order.
+        labels: every example's label in stored order (int array) when known without decoding;
+            then `make_dataset(order=indices)` reads the examples in the order given, which is
+            how capped evaluations draw a class-balanced subset (`balanced_order`).
     """
 
     name: str
@@ -38,6 +41,7 @@ class ImageSource:
     skipped: Tuple[str, ...] = ()
     native_size: Optional[Tuple[int, int]] = None
     seekable: bool = True
+    labels: Optional[object] = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def num_classes(self):
@@ -51,3 +55,33 @@ def shuffled_indices(count, seed):
     seed_pair = tf.stack([tf.constant(0x5EED, tf.int64), tf.cast(seed, tf.int64)])
     keys = tf.random.stateless_uniform([count], seed=seed_pair)
     return tf.argsort(keys)
+
+
+def balanced_order(labels, seed):
+    """A seeded order of the examples in which every prefix is as class-balanced as the data allows.
+
+    Within each class the examples are shuffled; then the first of every class come first (in a
+    shuffled class order), then the second of every class, and so on. So the first `k * C`
+    indices hold `k` examples of each of the `C` classes that have at least `k`.
+    """
+    import numpy as np
+
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    rank = np.empty(len(labels), np.int64)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank[rng.permutation(members)] = np.arange(len(members))
+    tie_break = rng.permutation(len(labels))
+    return np.lexsort((tie_break, rank))
+
+
+def index_dataset(count, shuffle_seed=None, order=None):
+    """The indices a source reads: stored order, a seeded shuffle (tensor seed) or `order` as given."""
+    import tensorflow as tf
+
+    if order is not None:
+        return tf.data.Dataset.from_tensor_slices(tf.constant(order, tf.int64))
+    if shuffle_seed is None:
+        return tf.data.Dataset.range(count)
+    return tf.data.Dataset.from_tensor_slices(shuffled_indices(count, shuffle_seed))

@@ -10,30 +10,26 @@ def export_keras_file(model_path, output_dir, quantizations=("float32", "float16
     the eval split (preprocessed as in evaluation, at the model's input size, with `crop_fraction` or
     else the model's `ModelInfo.crop_fraction`), and calls `export_tflite_files`. Returns its report.
     """
-    import keras
 
     import keras_hire  # noqa: F401  (registers the custom layers for loading)
     from keras_hire import data
+    from keras_hire.data.class_list import checked_arrays
     from keras_hire.deploy.files import export_tflite_files
+    from keras_hire.utils.keras_files import load_keras_file
+    from keras_hire.utils.paths import check_writable_dir
 
-    if not os.path.exists(model_path):
-        raise FileNotFoundError(f"{model_path} does not exist; pass the model.keras written by training/train.py.")
-    model = keras.models.load_model(model_path, compile=False)
-    height, width, channels = model.inputs[0].shape[1:]
+    check_writable_dir(output_dir, "output_dir")
+    model = load_keras_file(model_path)
     info = getattr(model, "model_info", None)
     crop = crop_fraction or (info.crop_fraction if info is not None else 0.875)
     eval_split = eval_split or data.eval_split_name(dataset, data_dir)
     eval_images = eval_labels = representative = None
     if "int8" in quantizations:
-        train_source = data.get_source(dataset, train_split, data_dir)
-        representative, _ = data.eval_arrays(train_source, (height, width), channels, limit=num_calibration,
-                                             crop_fraction=crop, shuffle_seed=seed)
+        representative, _ = checked_arrays(model, model_path, dataset, train_split, data_dir, num_calibration, seed,
+                                           crop, "calibration split")
     if num_eval:
-        eval_source = data.get_source(dataset, eval_split, data_dir)
-        # A subset is drawn at random (seeded): stored order is often sorted by class.
-        subset_seed = seed if num_eval < eval_source.num_examples else None
-        eval_images, eval_labels = data.eval_arrays(eval_source, (height, width), channels, limit=num_eval,
-                                                    crop_fraction=crop, shuffle_seed=subset_seed)
+        eval_images, eval_labels = checked_arrays(model, model_path, dataset, eval_split, data_dir, num_eval, seed,
+                                                  crop, "verification split")
     name = os.path.splitext(os.path.basename(model_path))[0]
     if name == "model":
         name = model.name

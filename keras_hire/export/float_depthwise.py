@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_hire.export.tflite_schema import read_model
+
 
 def float_depthwise_weights(flatbuffer):
     """Returns `flatbuffer` with every hybrid DEPTHWISE_CONV_2D's int8 filter replaced by float32.
@@ -15,7 +17,7 @@ def float_depthwise_weights(flatbuffer):
     """
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
+    model = read_model(flatbuffer)
     depthwise = {index for index, code in enumerate(model.operatorCodes)
                  if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEPTHWISE_CONV_2D}
     changed = False

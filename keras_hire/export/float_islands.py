@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_hire.export.tflite_schema import read_model
+
 
 def float_islands(flatbuffer, op_names):
     """Returns `flatbuffer` with every int8 op named in `op_names` computed in float32.
@@ -22,7 +24,7 @@ def float_islands(flatbuffer, op_names):
     """
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
+    model = read_model(flatbuffer)
     wanted = {getattr(schema.BuiltinOperator, name) for name in op_names}
     codes = {index for index, code in enumerate(model.operatorCodes)
              if max(code.builtinCode, code.deprecatedBuiltinCode) in wanted}

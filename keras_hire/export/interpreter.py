@@ -14,7 +14,7 @@ def make_interpreter(model, num_threads=1, xnnpack=True, per_op_delegation=False
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    kwargs = dict(model_content=model) if isinstance(model, (bytes, bytearray)) else dict(model_path=model)
+    kwargs = tflite_source(model)
     interpreter = Interpreter(
         num_threads=num_threads,
         experimental_op_resolver_type=(OpResolverType.AUTO if xnnpack
@@ -24,6 +24,23 @@ def make_interpreter(model, num_threads=1, xnnpack=True, per_op_delegation=False
     )
     interpreter.allocate_tensors()
     return interpreter
+
+
+def tflite_source(model):
+    """Interpreter arguments for bytes or a path, after checks that name the file and what is wrong
+    (LiteRT's own errors name neither)."""
+    import os
+
+    from keras_hire.export.tflite_schema import check_tflite_identifier
+    from keras_hire.utils.keras_files import check_input_file
+
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        check_tflite_identifier(model, "the model passed as bytes")
+        return dict(model_content=bytes(model))
+    path = check_input_file(model, "TFLite file")
+    with open(path, "rb") as handle:
+        check_tflite_identifier(handle.read(8), f"TFLite file {path!r}", os.path.getsize(path))
+    return dict(model_path=path)
 
 
 def quantize_input(images, detail):

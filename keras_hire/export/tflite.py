@@ -3,9 +3,13 @@
 import numpy as np
 import tensorflow as tf
 
+from keras_hire.export.file_quantization import check_file_quantization
 from keras_hire.export.float_depthwise import float_depthwise_weights
+from keras_hire.export.tflite_schema import read_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+# One image calibrates a file that tests compare with Keras; real files want hundreds.
+MIN_CALIBRATION_IMAGES = 1
 
 
 class UnsupportedOpError(ValueError):
@@ -35,8 +39,8 @@ def to_tflite(model, quantization="float32", representative_data=None):
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"Unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)}.")
-    if quantization == "int8" and representative_data is None:
-        raise ValueError("quantization='int8' needs representative_data: an iterable of float32 image batches.")
+    if quantization == "int8":
+        representative_data = calibration_batches(representative_data, tuple(model.inputs[0].shape[1:]))
 
     spec = tf.TensorSpec((1,) + tuple(model.inputs[0].shape[1:]), tf.float32)
     function = tf.function(lambda images: model(images, training=False), input_signature=[spec])
@@ -75,14 +79,39 @@ def to_tflite(model, quantization="float32", representative_data=None):
         raise UnsupportedOpError(f"The converted model contains non-builtin ops: {', '.join(bad)}.")
     if quantization == "dynamic":
         flatbuffer = float_depthwise_weights(flatbuffer)
+    check_file_quantization(flatbuffer, quantization, f"The TFLite file of {model.name}")
     return flatbuffer
+
+
+def calibration_batches(data, image_shape):
+    """`data` as a list of float32 batches of `image_shape`, refusing what cannot calibrate int8 ranges."""
+    if data is None:
+        raise ValueError("quantization='int8' needs representative_data: an iterable of float32 image batches "
+                         "(e.g. [images] with 100-500 training images).")
+    batches = []
+    for index, batch in enumerate(data):
+        batch = np.asarray(batch, np.float32)
+        if batch.ndim == len(image_shape):
+            batch = batch[None]
+        if tuple(batch.shape[1:]) != tuple(image_shape):
+            raise ValueError(f"representative_data batch {index} has shape {batch.shape}; the model takes images "
+                             f"of shape {image_shape}. Fix: preprocess calibration images as the model's inputs.")
+        if not np.all(np.isfinite(batch)):
+            raise ValueError(f"representative_data batch {index} holds NaN or infinite values. "
+                             "Fix: calibrate on finite, preprocessed images.")
+        batches.append(batch)
+    count = sum(len(batch) for batch in batches)
+    if count < MIN_CALIBRATION_IMAGES:
+        raise ValueError(f"representative_data holds {count} image(s); int8 ranges need at least "
+                         f"{MIN_CALIBRATION_IMAGES} (100-500 recommended). Fix: pass more training images.")
+    return batches
 
 
 def tflite_op_names(flatbuffer):
     """The operator names of every node of the main subgraph, in execution order."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
+    model = read_model(flatbuffer)
     names = {}
     for index, code in enumerate(model.operatorCodes):
         builtin = max(code.builtinCode, code.deprecatedBuiltinCode)

@@ -1,5 +1,7 @@
 """The base of every keras_hire model: a functional `keras.Model` with input checks and pyramids."""
 
+import numbers
+
 import keras
 
 
@@ -26,6 +28,23 @@ def validate_input_shape(input_shape, family, min_size, divisor=1, why=""):
             f"{_nearest(height, divisor)}x{_nearest(width, divisor)}."
         )
     return height, width, channels
+
+
+def validate_head(family, num_classes, include_top):
+    """`num_classes` must be a positive int when the model has a classifier (a float would reach Dense)."""
+    if not include_top:
+        return
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ValueError(f"{family}: num_classes must be an int >= 1 with include_top=True; received "
+                         f"{num_classes!r}. Fix: pass the number of classes, e.g. num_classes=10.")
+
+
+def validate_rates(family, **rates):
+    """Dropout-like rates are probabilities in [0, 1)."""
+    for name, value in rates.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+            raise ValueError(f"{family}: {name} must be a number in [0, 1); received {value!r}. "
+                             f"Fix: pass e.g. {name}=0.1.")
 
 
 def ints(values):

@@ -14,6 +14,7 @@ from keras_hire.layers import (
     TokenSlice,
 )
 from keras_hire.layers.initializers import trunc_normal
+from keras_hire.models.backbone import validate_rates
 from keras_hire.models.registry import family_info, register_variant
 from keras_hire.models.token_sets import SlimmedOrder, check_keep, keep_sets
 from keras_hire.models.vit import TokenBackbone, check_transformer_args, mlp, patch_embedding, patch_grid
@@ -103,6 +104,7 @@ class CaiT(TokenBackbone):
         family = type(self).__name__
         image_shape, grid = check_transformer_args(family, input_shape, patch_size, embed_dim, depth, num_heads,
                                                 num_classes, include_top)
+        validate_rates(family, drop_path_rate=drop_path_rate, dropout=dropout)
         if int(class_attention_depth) < 1:
             raise ValueError(
                 f"{family}: class_attention_depth must be at least 1 (the class token is only read after it); "

@@ -15,7 +15,7 @@ from keras_hire.layers import (
 )
 from keras_hire.layers.cmt_init import conv_initializer, depthwise_initializer
 from keras_hire.layers.initializers import trunc_normal
-from keras_hire.models.backbone import Backbone, ints, validate_input_shape
+from keras_hire.models.backbone import Backbone, ints, validate_head, validate_input_shape, validate_rates
 from keras_hire.models.registry import family_info, register_variant
 
 # Official configurations (huawei-noah/Efficient-AI-Backbones, cmt_pytorch/cmt.py) and the
@@ -121,8 +121,8 @@ class CMT(Backbone):
             raise ValueError(f"CMT: kv_reductions must be >= 1; received kv_reductions={tuple(kv_reductions)}.")
         if int(stem_channels) < 1 or int(fc_dim) < 1:
             raise ValueError(f"CMT: stem_channels and fc_dim must be >= 1; received {stem_channels}, {fc_dim}.")
-        if include_top and int(num_classes) < 1:
-            raise ValueError(f"CMT: num_classes must be >= 1 with include_top=True; received {num_classes}.")
+        validate_head("CMT", num_classes, include_top)
+        validate_rates("CMT", drop_path_rate=drop_path_rate, dropout=dropout)
         divisor = math.lcm(*(2 ** (i + 2) * int(k) for i, k in enumerate(kv_reductions)))
         height, width, channels = validate_input_shape(
             input_shape, "CMT", min_size=divisor, divisor=divisor,

@@ -6,7 +6,7 @@ import keras
 
 from keras_hire.layers import DropPath, HireModule
 from keras_hire.layers.initializers import trunc_normal
-from keras_hire.models.backbone import Backbone, ints, validate_input_shape
+from keras_hire.models.backbone import Backbone, ints, validate_head, validate_input_shape, validate_rates
 from keras_hire.models.registry import family_info, register_variant
 
 # Official configurations (ggjy/Hire-Wave-MLP.pytorch, mlp_based/hire_mlp.py).
@@ -92,8 +92,8 @@ class HireMLP(Backbone):
                 )
         if any(int(d) < 1 for d in depths):
             raise ValueError(f"HireMLP: every stage needs at least one block; received depths={tuple(depths)}.")
-        if include_top and int(num_classes) < 1:
-            raise ValueError(f"HireMLP: num_classes must be >= 1 with include_top=True; received {num_classes}.")
+        validate_head("HireMLP", num_classes, include_top)
+        validate_rates("HireMLP", drop_path_rate=drop_path_rate, dropout=dropout)
         height, width, channels = validate_input_shape(
             input_shape, "HireMLP", min_size=3,
             why=" (the 7x7 stride-4 stem with padding 2 needs 3 pixels to leave every stage one pixel)",

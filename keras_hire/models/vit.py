@@ -15,7 +15,7 @@ from keras_hire.layers import (
     TokenSlice,
 )
 from keras_hire.layers.initializers import trunc_normal
-from keras_hire.models.backbone import Backbone, validate_input_shape
+from keras_hire.models.backbone import Backbone, validate_head, validate_input_shape, validate_rates
 from keras_hire.models.registry import family_info, register_variant
 from keras_hire.models.token_sets import SlimmedOrder, check_keep, keep_sets
 from keras_hire.utils.image_stats import INCEPTION_MEAN, INCEPTION_STD
@@ -155,6 +155,7 @@ class VisionTransformer(TokenBackbone):
         family = type(self).__name__
         image_shape, grid = check_transformer_args(family, input_shape, patch_size, embed_dim, depth, num_heads,
                                                 num_classes, include_top)
+        validate_rates(family, drop_path_rate=drop_path_rate, dropout=dropout)
         if augmented_shortcuts not in AUGMENTED_SHORTCUTS:
             raise ValueError(
                 f"{family}: augmented_shortcuts must be one of {AUGMENTED_SHORTCUTS}; "
@@ -235,8 +236,7 @@ def check_transformer_args(family, input_shape, patch_size, embed_dim, depth, nu
             f"{family}: embed_dim must be a multiple of num_heads >= 1; received embed_dim={embed_dim}, "
             f"num_heads={num_heads}."
         )
-    if include_top and int(num_classes) < 1:
-        raise ValueError(f"{family}: num_classes must be >= 1 with include_top=True; received {num_classes}.")
+    validate_head(family, num_classes, include_top)
     height, width, channels = validate_input_shape(
         input_shape, family, min_size=patch_size, divisor=patch_size, why=f" (the patch size is {patch_size})"
     )

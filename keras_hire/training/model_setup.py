@@ -1,10 +1,10 @@
 """Building, compiling and initialising a registry model for training."""
 
-import os
 
 import keras
 
 from keras_hire.training.schedule import WarmupCosine
+from keras_hire.utils.keras_files import check_input_file, load_keras_file
 
 
 def build_model(config, num_classes, input_shape):
@@ -53,10 +53,9 @@ def load_initial_weights(model, path):
     `keras_hire.convert.load_pytorch_weights`, skipping `head.*` if the class count differs.
     Returns a one-line summary.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"init_checkpoint {path!r} does not exist.")
+    check_input_file(path, "init_checkpoint")
     if path.endswith(".keras"):
-        source = keras.models.load_model(path, compile=False)
+        source = load_keras_file(path, "init_checkpoint")
         source_layers = {layer.name: layer for layer in source.layers}
         copied, skipped = 0, []
         for layer in model.layers:

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from keras_hire.data.class_list import check_split, class_record
 from keras_hire.data.source import ImageSource
 
 
@@ -30,11 +31,15 @@ class RunData:
     def input_shape(self):
         return self.image_size + (self.channels,)
 
-    def eval_stream(self, batch_size):
+    def eval_stream(self, batch_size, num_batches=None, seed=0):
+        """The held-out pass; `num_batches` caps it to a seeded, class-balanced subset of that many batches."""
         from keras_hire import data
 
+        limit = None if num_batches is None else num_batches * batch_size
+        if limit is not None and limit >= self.eval_source.num_examples:
+            limit = None
         return data.eval_dataset(self.eval_source, self.image_size, batch_size, crop_fraction=self.crop_fraction,
-                                 channels=self.channels)
+                                 channels=self.channels, limit=limit, shuffle_seed=None if limit is None else seed)
 
     def train_stream(self, config, start_epoch):
         from keras_hire import data
@@ -53,6 +58,7 @@ def prepare_data(config):
     train_source = data.get_source(config.dataset, config.train_split, config.data_dir)
     eval_split = config.eval_split or data.eval_split_name(config.dataset, config.data_dir)
     eval_source = data.get_source(config.dataset, eval_split, config.data_dir)
+    check_split(class_record(train_source), eval_source, "evaluation split")
     if config.image_size:
         image_size = (config.image_size, config.image_size)
     else:
@@ -61,3 +67,4 @@ def prepare_data(config):
     crop = config.eval_crop_fraction or info.crop_fraction
     return RunData(train_source, eval_source, eval_split, image_size, config.channels or train_source.channels,
                    steps, crop)
+

@@ -11,7 +11,13 @@ import os
 
 import keras
 
-from keras_hire.training.checkpoint import EpochCheckpoint, read_checkpoint_state, restore_checkpoint
+from keras_hire.data.class_list import write_class_list
+from keras_hire.training.checkpoint import (
+    EpochCheckpoint,
+    check_identity,
+    read_checkpoint_state,
+    restore_checkpoint,
+)
 from keras_hire.training.config import TrainConfig
 from keras_hire.training.model_setup import build_model as build_registry_model
 from keras_hire.training.model_setup import compile_for_training, load_initial_weights
@@ -20,6 +26,7 @@ from keras_hire.training.run_data import prepare_data
 from keras_hire.training.strategy import is_chief, make_strategy, task_id
 from keras_hire.training.sync import SyncNonTrainableVariables
 from keras_hire.utils.atomic import atomic_save, atomic_write_text
+from keras_hire.utils.paths import check_writable_dir
 
 
 def train(config: TrainConfig, strategy=None, *, build_model=None, callbacks=(), metrics=(), deployable=None):
@@ -27,8 +34,9 @@ def train(config: TrainConfig, strategy=None, *, build_model=None, callbacks=(),
 
     A run whose `model_dir` holds a checkpoint resumes from it (model, optimizer, epoch, history
     and data order), so killing and restarting with the same config loses at most one epoch.
-    Writes into `model_dir`: `config.json`, `checkpoints/`, `logs/` (TensorBoard), `model.keras`
-    (final), `metrics.json` and `training_curves.png`.
+    Writes into `model_dir`: `config.json`, `classes.json` (the training split's classes),
+    `checkpoints/`, `logs/` (TensorBoard), `model.keras` (final), `metrics.json` and
+    `training_curves.png`.
 
     Args:
         config: the run's `TrainConfig`.
@@ -63,15 +71,19 @@ def train(config: TrainConfig, strategy=None, *, build_model=None, callbacks=(),
 def _run(config, strategy, plug):
     keras.utils.set_random_seed(config.seed)
     chief, task = is_chief(), task_id()
+    if chief and not config.eval_only:
+        check_writable_dir(config.model_dir, "model_dir")
     _log(f"strategy {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s), task {task}")
     run = prepare_data(config)
-    eval_stream = run.eval_stream(config.batch_size)  # one pipeline for the per-epoch and the final evaluation
+    # One pipeline for the per-epoch and the final evaluation; eval_steps caps it to a balanced subset.
+    eval_stream = run.eval_stream(config.batch_size, config.eval_steps, config.seed)
     model, state = _prepare_model(config, strategy, run, plug)
     history = state["history"] if state else []
     start_epoch = state["epoch"] if state else 0
     if chief and not config.eval_only:
         os.makedirs(config.model_dir, exist_ok=True)
         atomic_write_text(os.path.join(config.model_dir, "config.json"), config.to_json())
+        write_class_list(config.model_dir, run.train_source)
     if config.eval_only:
         if state is None and not config.init_checkpoint:
             raise ValueError(f"eval_only needs a checkpoint in {_checkpoint_dir(config)} or an init_checkpoint.")
@@ -86,6 +98,14 @@ def _checkpoint_dir(config):
     return os.path.join(config.model_dir, "checkpoints")
 
 
+def _identity(config, run):
+    """What a checkpoint of this run is of; a resume must build the same."""
+    import json
+
+    return {"model": config.model, "model_kwargs": json.loads(json.dumps(config.model_kwargs or {})),
+            "input_shape": list(run.input_shape), "num_classes": run.train_source.num_classes}
+
+
 def _prepare_model(config, strategy, run, plug):
     """The compiled model, restored from the run's checkpoint or initialised from `init_checkpoint`."""
     checkpoint_dir = _checkpoint_dir(config)
@@ -98,7 +118,8 @@ def _prepare_model(config, strategy, run, plug):
         compile_for_training(model, config, run.steps_per_epoch, extra_metrics, run.train_source.num_classes)
         state = read_checkpoint_state(checkpoint_dir)
         if state is not None:
-            restore_checkpoint(model, checkpoint_dir, state)
+            check_identity(checkpoint_dir, state, _identity(config, run))
+            state = restore_checkpoint(model, checkpoint_dir, state)
             _log(f"resuming from {checkpoint_dir} after epoch {state['epoch']}")
         elif config.init_checkpoint:
             _log(load_initial_weights(plug["deployable"](model), config.init_checkpoint))
@@ -115,7 +136,8 @@ def _fit(config, strategy, model, run, eval_stream, start_epoch, history, plug):
         if chief:
             plot_training_curves(os.path.join(config.model_dir, "training_curves.png"), records)
 
-    checkpoint = EpochCheckpoint(_checkpoint_dir(config), history, write=chief, on_commit=on_commit)
+    checkpoint = EpochCheckpoint(_checkpoint_dir(config), history, write=chief, on_commit=on_commit,
+                                 identity=_identity(config, run))
     # BatchNorm statistics are averaged over replicas first, so the checkpoint is the shared model.
     callbacks = [SyncNonTrainableVariables(strategy), checkpoint]
     if config.tensorboard and chief:

@@ -10,19 +10,16 @@ from keras_hire.methods.quantization.int8_export import TFLITE_BITS, export_int8
 from keras_hire.methods.quantization.int8_scales import match_int8_scales
 from keras_hire.methods.quantization.ptq_vit import quantize_vit
 from keras_hire.methods.quantization.report import write_reports
+from keras_hire.utils.keras_files import load_keras_file
 
 
 def load_model(config):
     """The float model of `config`: a `.keras` file, or a registry model with its `checkpoint`."""
-    import keras
 
     import keras_hire  # noqa: F401  (registers the custom layers for loading)
 
     if config.model.endswith(".keras"):
-        if not os.path.exists(config.model):
-            raise FileNotFoundError(f"--model={config.model} does not exist; pass the model.keras written by "
-                                    "training/train.py, or a registry name with --checkpoint.")
-        return keras.models.load_model(config.model, compile=False)
+        return load_keras_file(config.model, "--model")
     from keras_hire.models import create_model
     from keras_hire.training.model_setup import load_initial_weights
 
@@ -35,17 +32,16 @@ def load_model(config):
 def load_images(config, model):
     """`(calibration images, held-out images, held-out labels)`, preprocessed as in evaluation."""
     from keras_hire import data
+    from keras_hire.data.class_list import checked_arrays
 
-    height, width, channels = model.inputs[0].shape[1:]
     info = getattr(model, "model_info", None)
     crop = config.eval_crop_fraction or (info.crop_fraction if info is not None else 0.875)
-    train_source = data.get_source(config.dataset, config.train_split, config.data_dir)
-    calibration, _ = data.eval_arrays(train_source, (height, width), channels, limit=config.calibration_images,
-                                      crop_fraction=crop, shuffle_seed=config.seed)
+    model_path = config.model if config.model.endswith(".keras") else None
+    calibration, _ = checked_arrays(model, model_path, config.dataset, config.train_split, config.data_dir,
+                                    config.calibration_images, config.seed, crop, "calibration split")
     eval_split = config.eval_split or data.eval_split_name(config.dataset, config.data_dir)
-    eval_source = data.get_source(config.dataset, eval_split, config.data_dir)
-    images, labels = data.eval_arrays(eval_source, (height, width), channels, limit=config.eval_images,
-                                      crop_fraction=crop, shuffle_seed=config.seed)
+    images, labels = checked_arrays(model, model_path, config.dataset, eval_split, config.data_dir,
+                                    config.eval_images, config.seed, crop, "evaluation split")
     return calibration, images, labels
 
 

@@ -11,6 +11,7 @@ from keras_hire.methods.slimming.search import search_keep_sets
 from keras_hire.methods.slimming.significance import unslimmed
 from keras_hire.methods.slimming.slim import check_slimmable, slim
 from keras_hire.utils.atomic import atomic_save, atomic_write_json, atomic_write_text
+from keras_hire.utils.keras_files import load_keras_file
 
 
 def run_slimming(config: SlimConfig, strategy=None, progress=print):
@@ -32,7 +33,7 @@ def run_slimming(config: SlimConfig, strategy=None, progress=print):
     from keras_hire.training.run_data import prepare_data
 
     out = config.train.model_dir
-    original = keras.models.load_model(config.checkpoint, compile=False)
+    original = load_keras_file(config.checkpoint, "checkpoint")
     check_slimmable(original, "training/slim.py")
     original = unslimmed(original)
     height, width = original.inputs[0].shape[1:3]
