@@ -46,6 +46,7 @@ LAYER_CASES = {
     "token_slice_squeeze": (layers.TokenSlice, dict(start=1, squeeze=True), (2, 5, 8)),
     "class_token": (layers.ClassToken, dict(dim=8), (2, 5, 8)),
     "position_embedding": (layers.PositionEmbedding, dict(grid_size=(2, 2), dim=8, num_prefix_tokens=1), (2, 5, 8)),
+    "resolution_batch_norm": (layers.ResolutionBatchNorm, dict(num_sets=3), (2, 4, 5, 8)),
 }
 
 

@@ -41,6 +41,22 @@ PINNED_PARAMS = {
     "cait_s24": 46_916_200,
     "aug_vit_small": 22_142_824,
     "aug_vit_base": 86_751_976,
+    "fedpu_cnn_mnist": 18_158,  # FedPU-torch modules/model.py
+    "fedpu_resnet9": 6_575_370,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "ghostnet_050": 2_587_292,  # timm ghostnet_050/100/130
+    "ghostnet_100": 5_182_508,
+    "ghostnet_130": 7_358_820,
+    "s_ghostnet_b1": 11_938_476,  # no published count: big_net.py's rules, counted here
+    "s_ghostnet_b4": 31_986_130,
+    "cifar_resnet18": 11_173_962,  # 10 classes: kuangliu/pytorch-cifar ResNet18 (TRADES, RobustBench)
+    "cifar_wrn34_10": 46_160_474,  # 10 classes: Madry/TRADES WideResNet(depth=34, widen_factor=10)
+    "digits_cnn": 70_330,  # keras_hire's own digits backbones (10 classes)
+    "digits_cnn_wide": 153_786,
+    "nadar_hybrid_digits": 79_370,  # digits_cnn + the default two-node cell per block
 }
 
 # Per family (registry-name prefix): the input (height, width), not square so that a swapped axis
@@ -53,6 +69,14 @@ SMALL_CONFIGS = {
     "vit_": ((32, 48), dict(depth=1)),
     "aug_vit_": ((32, 48), dict(depth=1)),
     "cait_": ((32, 48), dict(depth=1, class_attention_depth=1)),
+    "fedpu_cnn_mnist": ((32, 40), {}),
+    "fedpu_resnet9": ((32, 40), dict(widths=(8, 16, 24, 32))),
+    "resnet": ((32, 64), dict(depths=(1, 1, 1, 1), channels=(8, 16, 24, 32), stem_width=8)),
+    "ghostnet_": ((32, 64), dict(stage_depths=(1, 1, 1, 1, 1, 1))),
+    "s_ghostnet_": ((32, 64), dict(stage_depths=(1, 1, 1, 1, 1, 1))),
+    "cifar_": ((32, 40), dict(depths=(1, 1, 1), widths=(8, 16, 24), strides=(1, 2, 2), stem_width=8)),
+    "digits_cnn": ((28, 36), dict(widths=(8, 16), stem_width=8)),
+    "nadar_hybrid": ((28, 36), dict(widths=(8, 16), stem_width=8)),
 }
 PYRAMID_STRIDES = (4, 8, 16, 32)  # stage1..stage4 of the pyramid families
 
@@ -160,6 +184,10 @@ def test_feature_maps_and_block_tokens_have_the_documented_shapes(name):
     model, inputs, outputs = _small_model(name)
     batch, height, width, _ = inputs.shape
     features = {key: keras.ops.convert_to_numpy(v) for key, v in model.feature_extractor()(inputs).items()}
+    if hasattr(model, "stage_shapes"):  # small CNNs with their own stage grid (FedPU's CNNMnist, ResNet9)
+        assert {key: f.shape for key, f in features.items()} == {
+            key: (batch, *shape) for key, shape in model.stage_shapes().items()}
+        return
     if not hasattr(model, "intermediate_model"):  # a pyramid: four stages at strides 4 to 32
         expected = {f"stage{i + 1}": (batch, height // stride, width // stride, model.embed_dims[i])
                     for i, stride in enumerate(PYRAMID_STRIDES)}

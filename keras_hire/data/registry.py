@@ -2,9 +2,11 @@
 
 from keras_hire.data.embedded import mnist_5k
 from keras_hire.data.folders import image_folder
+from keras_hire.data.holdout import mnist_5k_val
 from keras_hire.data.tfds_source import tfds_source
 
 EMBEDDED_DATASETS = {"mnist_5k": mnist_5k}
+EMBEDDED_DATASETS["mnist_5k_val"] = mnist_5k_val  # train/val/test: for searches
 _EVAL_SPLITS = ("test", "validation", "val")
 
 

@@ -13,6 +13,7 @@ verified-export flow with its report (`export_tflite_files`, `export_keras_file`
 
 from keras_hire.export.float_depthwise import float_depthwise_weights
 from keras_hire.export.interpreter import make_interpreter, run_tflite
+from keras_hire.export.multi_signature import DRNetRunner, export_drnet
 from keras_hire.export.tflite import QUANTIZATIONS, UnsupportedOpError, tflite_op_names, to_tflite
 from keras_hire.export.verify import verify_against_keras
 
@@ -20,3 +21,4 @@ __all__ = [
     "QUANTIZATIONS", "UnsupportedOpError", "float_depthwise_weights", "make_interpreter", "run_tflite",
     "tflite_op_names", "to_tflite", "verify_against_keras",
 ]
+__all__ += ["DRNetRunner", "export_drnet"]

@@ -11,6 +11,7 @@ from keras_hire.layers.hire_module import HireModule
 from keras_hire.layers.layer_norm import LayerNorm
 from keras_hire.layers.layer_scale import LayerScale
 from keras_hire.layers.residual_depthwise import ResidualDepthwiseConv2D
+from keras_hire.layers.resolution_batch_norm import ResolutionBatchNorm
 from keras_hire.layers.scaled_add import ScaledAdd
 from keras_hire.layers.static_shift import circular_indices, take_static
 from keras_hire.layers.token_select import StaticTokenSelect
@@ -22,3 +23,4 @@ __all__ += ["InvertedResidualFFN", "LightweightAttention", "RelativePositionBias
 __all__ += ["BlockCirculantDense", "ClassAttention", "ClassToken", "LayerNorm", "LayerScale", "MultiHeadSelfAttention"]
 __all__ += ["PositionEmbedding", "ResidualDepthwiseConv2D", "ScaledAdd", "StaticTokenSelect", "TokenSlice"]
 __all__ += ["circulant_index"]
+__all__ += ["ResolutionBatchNorm"]

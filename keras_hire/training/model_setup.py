@@ -50,7 +50,7 @@ def load_initial_weights(model, path):
 
     `.keras`: weights of layers with the same name and shapes are copied; a classifier of another
     size is left freshly initialised. `.pth`/`.pt`/`.npz`/`.safetensors`: mapped by rule with
-    `keras_hire.convert.load_pytorch_weights`, skipping `head.*` if the class count differs.
+    `keras_hire.convert.load_pytorch_weights`, skipping the classifier (`CLASSIFIER_NAMES`) if the class count differs.
     Returns a one-line summary.
     """
     check_input_file(path, "init_checkpoint")
@@ -73,11 +73,17 @@ def load_initial_weights(model, path):
     from keras_hire.convert import load_pytorch_weights, read_state_dict
 
     state = read_state_dict(path)
-    head = state.get("head.weight")
-    skip = ("head.",) if head is not None and head.shape[0] != model.outputs[0].shape[-1] else ()
+    num_classes = model.outputs[0].shape[-1]
+    skip = tuple(f"{head}." for head in CLASSIFIER_NAMES
+                 if f"{head}.weight" in state and state[f"{head}.weight"].shape[0] != num_classes)
     loaded = load_pytorch_weights(model, state, skip=skip)
     fresh = " (classifier left fresh: class count differs)" if skip else ""
     return f"loaded {len(loaded)} tensors from {path}{fresh}"
+
+
+# The official names of classifier layers (timm's ViT/CMT/Hire-MLP heads, torchvision/timm ResNet's fc,
+# GhostNet's classifier): left fresh when a checkpoint has another class count.
+CLASSIFIER_NAMES = ("head", "head_dist", "fc", "classifier")
 
 
 class _Float32TopK(keras.metrics.TopKCategoricalAccuracy):

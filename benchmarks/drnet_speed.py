@@ -1,0 +1,138 @@
+"""DRNet on the phone path (LiteRT + XNNPACK, batch 1): per-signature latency of the multi-signature
+file, and the average per-image latency of a trained DRNet against its full-resolution classifier.
+
+    python benchmarks/drnet_speed.py --drnet=runs/drnet_digits/per_resolution_seed0/stage2/model.keras \\
+        --num_images=300 --output=benchmarks/results/drnet_speed
+
+Part 1 (always): DR-ResNet-50 (random weights, 1000 classes) at 224/168/112 with the official
+predictor at 128: each signature's median latency, its MACs and the file size against one
+single-resolution file. Part 2 (with --drnet): over --num_images held-out digits, the mean latency
+of predictor + chosen `classify_<r>` (what `DRNetRunner.classify` runs) against `classify_<largest>`
+alone, beside the MAC reduction. Times are medians of --runs invokes in one process, so the ratios
+compare like with like on this machine.
+"""
+
+import os
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("drnet", None, "A trained DRNet .keras file (training/drnet.py's stage2/model.keras).")
+flags.DEFINE_integer("num_images", 300, "Held-out images of part 2.")
+flags.DEFINE_integer("runs", 20, "Timed invokes per signature (part 1).")
+flags.DEFINE_integer("threads", 1, "Interpreter threads.")
+flags.DEFINE_bool("resnet50", True, "Run part 1 (DR-ResNet-50).")
+flags.DEFINE_string("output", "benchmarks/results/drnet_speed", "Output stem (.json, .md).")
+FLAGS = flags.FLAGS
+
+
+def signature_ms(runner, image, runs):
+    """Median milliseconds of one signature call (after 3 untimed ones: XNNPACK packs weights lazily)."""
+    import numpy as np
+
+    for _ in range(3):
+        runner(images=image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner(images=image)
+        times.append(1e3 * (time.perf_counter() - start))
+    return float(np.median(times))
+
+
+def resnet50_part(results):
+    import numpy as np
+
+    from keras_hire.export import DRNetRunner, export_drnet, to_tflite
+    from keras_hire.methods.dynamic_resolution import DRNet, resolution_costs, resolution_predictor
+    from keras_hire.models.dr_resnet import DRResNet
+    from keras_hire.utils import count_macs
+
+    classifier = DRResNet("bottleneck", (3, 4, 6, 3), resolutions=(224, 168, 112))
+    predictor = resolution_predictor(3)
+    drnet = DRNet(classifier, predictor, resolution_costs(classifier, predictor))
+    flatbuffer = export_drnet(drnet)
+    runner = DRNetRunner(flatbuffer, num_threads=FLAGS.threads)
+    image = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
+    rows = {"predictor": {"macs": count_macs(predictor), "ms": signature_ms(runner.runners["predictor"], image,
+                                                                             FLAGS.runs)}}
+    for index, size in enumerate(classifier.resolutions):
+        rows[f"classify_{size}"] = {"macs": count_macs(classifier.classifier_at(index)),
+                                    "ms": signature_ms(runner.runners[f"classify_{size}"], image, FLAGS.runs)}
+    single = len(to_tflite(classifier.classifier_at(0)))
+    results["resnet50"] = {"signatures": rows, "file_bytes": len(flatbuffer), "single_classifier_bytes": single,
+                           "m_separate_bytes_estimate": 3 * single + len(to_tflite(predictor))}
+
+
+def digits_part(results):
+    import keras
+    import numpy as np
+
+    from keras_hire.export import DRNetRunner, export_drnet
+    from keras_hire.methods import dynamic_resolution  # noqa: F401  (registers DRNet for loading)
+    from keras_hire.training import TrainConfig
+    from keras_hire.training.run_data import prepare_data
+    from keras_hire.utils import count_macs
+
+    drnet = keras.models.load_model(FLAGS.drnet, compile=False)
+    runner = DRNetRunner(export_drnet(drnet), num_threads=FLAGS.threads)
+    run = prepare_data(TrainConfig(model="resnet18", image_size=drnet.resolutions[0]))
+    images = np.concatenate([x.numpy() for x, _ in run.eval_stream(100)])[:FLAGS.num_images]
+    full = runner.runners[f"classify_{drnet.resolutions[0]}"]
+    dynamic_ms, full_ms, macs = [], [], []
+    costs = dict(zip(drnet.resolutions, drnet.costs))
+    for image in images:
+        image = image[None]
+        start = time.perf_counter()
+        result = runner.classify(image)
+        dynamic_ms.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        full(images=image)
+        full_ms.append(1e3 * (time.perf_counter() - start))
+        macs.append(costs[result["resolution"]])
+    predictor_macs = count_macs(drnet.predictor)
+    full_macs = drnet.costs[0] - predictor_macs
+    mac_reduction = 1 - float(np.mean(macs)) / full_macs
+    latency_reduction = 1 - float(np.mean(dynamic_ms)) / float(np.mean(full_ms))
+    results["digits"] = {"images": len(images), "dynamic_ms": float(np.mean(dynamic_ms)),
+                         "full_ms": float(np.mean(full_ms)), "avg_macs": float(np.mean(macs)), "full_macs": full_macs,
+                         "mac_reduction": mac_reduction, "latency_reduction": latency_reduction,
+                         "goal_met": bool(latency_reduction >= 0.8 * mac_reduction)}
+
+
+def main(argv):
+    del argv
+    from keras_hire.utils.atomic import atomic_write_json, atomic_write_text
+
+    results = {"threads": FLAGS.threads}
+    if FLAGS.resnet50:
+        resnet50_part(results)
+    if FLAGS.drnet:
+        digits_part(results)
+    atomic_write_json(FLAGS.output + ".json", results)
+    lines = []
+    if "resnet50" in results:
+        part = results["resnet50"]
+        lines += ["| DR-ResNet-50 signature | GMACs | median ms |", "|---|---|---|"]
+        lines += [f"| {name} | {row['macs'] / 1e9:.3f} | {row['ms']:.1f} |" for name, row in part["signatures"].items()]
+        lines += ["", f"File: {part['file_bytes'] / 1e6:.1f} MB (one classifier alone: "
+                  f"{part['single_classifier_bytes'] / 1e6:.1f} MB; m separate files + predictor: "
+                  f"{part['m_separate_bytes_estimate'] / 1e6:.1f} MB).", ""]
+    if "digits" in results:
+        part = results["digits"]
+        lines += ["| digits DRNet | mean ms per image | avg MACs |", "|---|---|---|",
+                  f"| predictor + chosen classify | {part['dynamic_ms']:.3f} | {part['avg_macs'] / 1e6:.2f} M |",
+                  f"| classify at the largest resolution | {part['full_ms']:.3f} | {part['full_macs'] / 1e6:.2f} M |",
+                  "", f"MAC reduction {100 * part['mac_reduction']:.1f}%, latency reduction "
+                  f"{100 * part['latency_reduction']:.1f}% (goal: >= 0.8x the MAC reduction: "
+                  f"{'met' if part['goal_met'] else 'not met'})."]
+    atomic_write_text(FLAGS.output + ".md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    app.run(main)
