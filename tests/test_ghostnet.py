@@ -133,7 +133,7 @@ def test_every_variant_runs_wholly_on_xnnpack_in_float32_and_int8(tmp_path):
     (dict(block_style="big"), "block_style must be one of"),
     (dict(width=0), "width must be a positive"),
     (dict(input_shape=(16, 16, 3)), "at least 32 pixels"),
-    (dict(num_classes=0), "num_classes must be >= 1"),
+    (dict(num_classes=0), "num_classes must be an int >= 1"),
 ])
 def test_bad_configurations_name_the_fix(arguments, match):
     with pytest.raises(ValueError, match=match):
