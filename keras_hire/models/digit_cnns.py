@@ -84,13 +84,17 @@ class DigitsCNN(Backbone):
     config_keys = dict(widths=ints, stem_width=int, num_classes=int, include_top=bool)
 
     def stage_shapes(self):
-        """`{block: (height, width, channels)}` of the block maps ('same' stride-2 convs: ceil halving)."""
-        height, width, _ = self.inputs[0].shape[1:]
-        shapes = {}
-        for index, channels in enumerate(self.widths):
-            height, width = -(-height // 2), -(-width // 2)
-            shapes[f"block{index + 1}"] = (height, width, channels)
-        return shapes
+        return halved_block_shapes(self.inputs[0].shape[1:3], self.widths)
+
+
+def halved_block_shapes(size, widths):
+    """`{block: (height, width, channels)}` of the block maps ('same' stride-2 convs: ceil halving)."""
+    height, width = size
+    shapes = {}
+    for index, channels in enumerate(widths):
+        height, width = -(-height // 2), -(-width // 2)
+        shapes[f"block{index + 1}"] = (height, width, channels)
+    return shapes
 
 
 _INFO = family_info("2108.06885", input_size=(28, 28), crop_fraction=1.0)

@@ -15,7 +15,7 @@ import keras
 
 from keras_hire.layers.dilation_ops import PRIMITIVES, FactorizedReduce, make_op, relu_conv_bn
 from keras_hire.models.backbone import Backbone, ints
-from keras_hire.models.digit_cnns import check_widths, classifier_head, digits_block, digits_stem
+from keras_hire.models.digit_cnns import check_widths, classifier_head, digits_block, digits_stem, halved_block_shapes
 from keras_hire.models.registry import family_info, register_variant
 
 # A hand-picked default (two nodes); the searched ones are in docs/robustness.md.
@@ -101,12 +101,7 @@ class NadarHybrid(Backbone):
     config_keys = dict(genotype=genotype_tuple, widths=ints, stem_width=int, num_classes=int, include_top=bool)
 
     def stage_shapes(self):
-        height, width, _ = self.inputs[0].shape[1:]
-        shapes = {}
-        for index, channels in enumerate(self.widths):
-            height, width = -(-height // 2), -(-width // 2)
-            shapes[f"block{index + 1}"] = (height, width, channels)
-        return shapes
+        return halved_block_shapes(self.inputs[0].shape[1:3], self.widths)
 
 
 _INFO = family_info("2108.06885", input_size=(28, 28), crop_fraction=1.0)
