@@ -46,11 +46,17 @@ def mnist_5k_arrays():
 
 def mnist_5k(split):
     """The `"train"` (4,000) or `"test"` (1,000) split of the embedded MNIST digits."""
-    arrays = mnist_5k_arrays()
+    return digits_source("mnist_5k", mnist_5k_arrays(), split)
+
+
+def digits_source(name, arrays, split):
+    """An `ImageSource` of one split of `arrays` (split -> (images, labels)) of the embedded digits."""
     if split not in arrays:
-        raise ValueError(f"mnist_5k has splits 'train' and 'test'; received split={split!r}.")
+        quoted = [repr(s) for s in arrays]
+        names = ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        raise ValueError(f"{name} has splits {names}; received split={split!r}.")
     images, labels = arrays[split]
-    return array_source("mnist_5k", split, images, labels, [str(d) for d in range(10)],
+    return array_source(name, split, images, labels, [str(d) for d in range(10)],
                         mean=(0.1307 * 255,), std=(0.3081 * 255,))
 
 

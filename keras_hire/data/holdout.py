@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from keras_hire.data.embedded import array_source, mnist_5k_arrays
+from keras_hire.data.embedded import digits_source, mnist_5k_arrays
 
 VAL_PER_CLASS = 80
 _SEED = 20210801  # fixed: the partition must never change
@@ -27,9 +27,4 @@ def _partition():
 
 def mnist_5k_val(split):
     """The `"train"` (3,200), `"val"` (800, from mnist_5k's train) or `"test"` (1,000) split."""
-    arrays = _partition()
-    if split not in arrays:
-        raise ValueError(f"mnist_5k_val has splits 'train', 'val' and 'test'; received split={split!r}.")
-    images, labels = arrays[split]
-    return array_source("mnist_5k_val", split, images, labels, [str(d) for d in range(10)],
-                        mean=(0.1307 * 255,), std=(0.3081 * 255,))
+    return digits_source("mnist_5k_val", _partition(), split)
