@@ -16,7 +16,9 @@
    paper's weights). Each run is `keras_hire.methods.distillation.distill`.
 4. Writes `results.json`, `results.md` (top-1 mean and spread per mode) and `curves.png`
    (held-out accuracy per epoch, mean over seeds). The paper's direction: manifold > soft > none.
-Runs resume: a finished run is read back from its metrics.json.
+Runs resume: a finished run is read back from its metrics.json. `--recorded=FILE` takes the runs a
+results.json of the same study already holds (by mode and seed) instead of training them again; the
+teacher is still trained, and its accuracy is checked against the recorded one.
 """
 
 import argparse
@@ -97,7 +99,10 @@ def main():
     parser.add_argument("--steps_per_epoch", type=int, default=None)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--recorded", default=None,
+                        help="a results.json of this study whose runs are reused instead of retrained")
     args = parser.parse_args()
+    recorded = _recorded_runs(args.recorded)
 
     import keras
 
@@ -112,9 +117,17 @@ def main():
     teacher_path = os.path.join(teacher_dir, "model.keras")
 
     results = {"teacher": {"model": args.teacher, "accuracy": teacher_report["final"]["accuracy"]}, "runs": []}
+    if recorded and abs(recorded["teacher"]["accuracy"] - results["teacher"]["accuracy"]) > 1e-6:
+        raise SystemExit(f"--recorded: its teacher reached {recorded['teacher']['accuracy']:.4f}, this one "
+                         f"{results['teacher']['accuracy']:.4f}; the recorded runs used another teacher, so "
+                         "drop --recorded and train every run")
     # Seed-major: a study stopped early still compares every mode on the seeds it finished.
     for seed in [int(s) for s in args.seeds.split(",")]:
         for mode in args.modes.split(","):
+            if (mode, seed) in recorded.get("runs", {}):
+                results["runs"].append(recorded["runs"][(mode, seed)])
+                print(f"{mode} seed {seed}: recorded {recorded['runs'][(mode, seed)]['accuracy']:.4f}", flush=True)
+                continue
             model_dir = os.path.join(args.output_dir, f"{mode}_seed{seed}")
             student = "deit_tiny_distilled" if mode == "hard" else "deit_tiny"
             config = DistillConfig(
@@ -130,6 +143,15 @@ def main():
                                     "curve": [r.get("val_accuracy") for r in report["history"]]})
             print(f"{mode} seed {seed}: {report['final']['accuracy']:.4f}", flush=True)
             write_report(args, results)  # after every run, so the table is there while the study goes on
+
+
+def _recorded_runs(path):
+    """The teacher and the runs by (mode, seed) of an earlier results.json; empty without a path."""
+    if not path:
+        return {}
+    with open(path) as handle:
+        results = json.load(handle)
+    return {"teacher": results["teacher"], "runs": {(r["mode"], r["seed"]): r for r in results["runs"]}}
 
 
 def write_report(args, results):

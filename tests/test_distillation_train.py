@@ -106,6 +106,14 @@ def test_distill_binary_saves_the_student_alone(tmp_path):
     assert (reloaded.student_layers, reloaded.teacher_layers, reloaded.num_samples) == ((0, 1), (0, 1), 96)
     assert reloaded.train.model_dir == model_dir and reloaded.teacher_checkpoint == teacher_path
 
+    # The student exports like any registry model: float32 and dynamic, verified, wholly on XNNPACK.
+    from keras_hire.deploy import export_keras_file
+
+    report = export_keras_file(os.path.join(model_dir, "model.keras"), str(tmp_path / "files"),
+                               ("float32", "dynamic"), dataset="mnist_5k", num_eval=40, log=lambda _: None)
+    for entry in report["files"]:
+        assert entry["agreement"] >= 0.95 and entry["not_delegated"] == "none", entry
+
 
 def test_a_teacher_of_another_image_size_fails_before_training(tmp_path):
     wrong_size = create_model("cait_s24", patch_size=4, embed_dim=24, depth=2, num_heads=2, num_classes=10,
