@@ -41,8 +41,9 @@ def test_a_supernode_killed_mid_round_leaves_the_round_to_the_others(tmp_path):
     import threading
     import time
 
+    # Round 1 waits flower_timeout seconds for the dead node.
     config = FedPUConfig(rounds=2, runtime="flower", model_dir=str(tmp_path / "run"),
-                         **dict(TINY, clients_per_round=3, flower_timeout=120))
+                         **dict(TINY, clients_per_round=3, flower_timeout=75))
     load_federation_data(config, cache_dir=str(tmp_path))
     result = {}
     with LocalFederation(3, str(tmp_path / "flower")) as federation:
