@@ -181,3 +181,16 @@ def test_ghostnet_qat_gets_output_quantizers_where_tfmot_has_no_config():
     assert multiplies and all(configs[name] == output_quantize_config_class().__name__ for name in multiplies)
     assert "OutputQuantizeConfig" not in {configs[layer.name] for layer in model.layers
                                           if isinstance(layer, keras.layers.Conv2D)}
+
+
+def test_models_with_custom_layers_are_told_the_native_qat_is_not_built_yet(tmp_path):
+    from keras_hire.methods.quantization.compress import choose_path, compress
+
+    train = TrainConfig(model="deit_tiny", model_kwargs={"depth": 1, "embed_dim": 32, "num_heads": 2, "patch_size": 4},
+                        model_dir=str(tmp_path / "run"))
+    assert choose_path(CompressConfig(train=train, qat=True)) == "native"
+    with pytest.raises(NotImplementedError, match=r"deit_tiny: native Keras 3 QAT .* not built yet"):
+        compress(CompressConfig(train=train, qat=True))
+    with pytest.raises(ValueError, match=r"pruning and clustering come from TFMOT, which cannot take its custom"):
+        choose_path(CompressConfig(train=train, prune_sparsity=0.5))
+    assert choose_path(CompressConfig(train=train.replace(model="digits_cnn", model_kwargs={}), qat=True)) == "tfmot"

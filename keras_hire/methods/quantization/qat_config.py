@@ -21,9 +21,10 @@ class CompressConfig(Config):
         prune_sparsity: magnitude pruning to this fraction of zero kernel weights, in [0, 1) (TFMOT path).
         clusters: weight clustering to this many centroids per kernel, >= 2 (TFMOT path).
         qat_init: where the native QAT's ranges start: `minmax` (calibration images) or `ptq` (the
-            PTQ-for-ViT search's intervals; ViT family).
-        path: `tfmot` (the tf_keras bridge; standard Keras layers only), `native` (Keras 3 fake-quant,
-            every family, QAT only) or `auto` (tfmot when the model allows it, else native).
+            PTQ-for-ViT search's intervals; ViT family). The native path is not built yet.
+        path: `tfmot` (the tf_keras bridge; standard Keras layers only), `native` (Keras 3 fake-quant for
+            every family, QAT only: not built yet, it raises NotImplementedError) or `auto` (tfmot
+            when the model allows it, else native).
         num_calibration: training images used for the `minmax`/`ptq` initial ranges and the file check.
     """
 
@@ -35,7 +36,8 @@ class CompressConfig(Config):
     clusters: Optional[int] = config_field(None, help="Cluster every kernel to this many centroids (>= 2).", min=2)
     qat_init: str = config_field("minmax", help="Initial QAT ranges of the native path: minmax (calibration) or "
                                  "ptq (PTQ-for-ViT intervals).", choices=QAT_INITS)
-    path: str = config_field("auto", help="tfmot (tf_keras bridge), native (Keras 3 fake-quant, QAT only) or auto.",
+    path: str = config_field("auto", help="tfmot (tf_keras bridge), native (Keras 3 fake-quant; not built yet) or "
+                             "auto.",
                              choices=PATHS)
     num_calibration: int = config_field(256, help="Training images for the initial ranges and the TFLite check.",
                                         min=1)

@@ -169,3 +169,18 @@ def file_weight_statistics(flatbuffer):
         channels = np.moveaxis(weights, axis, 0).reshape(weights.shape[axis], -1)
         most = max(most, max(len(np.unique(channel)) for channel in channels))
     return {"sparsity": zeros / max(total, 1), "max_values_per_channel": most}
+
+
+def wrap_n_bit(model, weight_bits, activation_bits):
+    """`model` wrapped for QAT with TFMOT's experimental n-bit scheme (simulated only: TFLite has 8-bit kernels).
+
+    Used for the low-bit rows of the tables: the same wrapper with ranges calibrated and no training
+    is post-training quantization at those bits, trained it is QAT.
+    """
+    quantization = load_tfmot().quantization.keras
+    from tensorflow_model_optimization.python.core.quantization.keras.experimental.default_n_bit import (
+        default_n_bit_quantize_scheme as n_bit,
+    )
+
+    scheme = n_bit.DefaultNBitQuantizeScheme(num_bits_weight=int(weight_bits), num_bits_activation=int(activation_bits))
+    return quantization.quantize_apply(quantization.quantize_annotate_model(model), scheme)
