@@ -60,7 +60,7 @@ def test_bridge_leaves_tf_keras_and_the_environment_as_they_were():
 def test_custom_layers_are_named_with_the_native_path():
     model = create_model("deit_tiny", patch_size=4, embed_dim=32, depth=1, num_heads=2, num_classes=10,
                          input_shape=(28, 28, 1))
-    with pytest.raises(ValueError, match=r"not standard Keras layers.*prepare_native_qat") as error:
+    with pytest.raises(ValueError, match=r"not standard Keras layers.*QAT, which is not built yet") as error:
         to_tf_keras(model)
     custom = [type(layer).__name__ for layer in model.layers if not type(layer).__module__.startswith("keras.")]
     assert custom and custom[0] in str(error.value)

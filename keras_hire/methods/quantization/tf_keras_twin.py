@@ -3,9 +3,11 @@
 TFMOT 0.8.1 takes only Keras 2 (`tf_keras`) models (STACK.md §4). The twin is built by running the
 Keras 3 graph node by node with each layer swapped for its `tf_keras` counterpart (same class name,
 same config, same weights), so any functional model of standard layers converts, not only the
-families named here. This module (with `tfmot_flows.py`) is the only place that imports `tf_keras`
-and `tensorflow_model_optimization`, lazily: importing TFMOT sets `TF_USE_LEGACY_KERAS=1`, after which
-`tf.keras` is `tf_keras` in this process (Keras 3 models built through `import keras` are unaffected).
+families named here. This module (with `tfmot_stages.py` and `tfmot_training.py`, which load them
+through it) is the only place that imports `tf_keras` and `tensorflow_model_optimization`, lazily.
+Importing TFMOT sets `TF_USE_LEGACY_KERAS=1`, which would make `tf.keras` mean `tf_keras` for the
+rest of the process; `tf.keras` is resolved once, on first use, so `load_tfmot` resolves it first and
+puts the variable back: after the bridge, `tf.keras` is what it was (Keras 3 by default).
 """
 
 import importlib
@@ -33,15 +35,14 @@ INSTALL_HINT = "pip install 'keras_hire[tfmot]'"
 
 
 def load_tf_keras():
-    """Imports `tf_keras` (and sets `TF_USE_LEGACY_KERAS`, as TFMOT would); checks it matches TensorFlow."""
+    """Imports `tf_keras`; checks that it has TensorFlow's major.minor version."""
     import tensorflow as tf
 
     try:
         tf_keras = importlib.import_module("tf_keras")
     except ImportError as error:
         raise ImportError(f"The TFMOT bridge needs tf_keras ({TF_KERAS_PIN}), which is not installed. "
-                          f"Fix: {INSTALL_HINT}. Families TFMOT cannot take train natively: "
-                          "keras_hire.methods.quantization.prepare_native_qat.") from error
+                          f"Fix: {INSTALL_HINT}.") from error
     if _major_minor(tf_keras.__version__) != _major_minor(tf.__version__):
         raise ImportError(f"tf_keras {tf_keras.__version__} does not match TensorFlow {tf.__version__}: "
                           f"tf_keras must have TensorFlow's major.minor version. Fix: pip install "
@@ -88,18 +89,18 @@ def custom_layers(model):
 
 
 def check_standard_layers(model):
-    """Raises a ValueError naming every custom layer of `model`, and the native QAT path for such models."""
+    """Raises a ValueError naming every custom layer of `model`, and what such models can use instead."""
     if not hasattr(model, "_nodes_by_depth"):
         raise ValueError(f"to_tf_keras: {model.name!r} ({type(model).__name__}) is not a functional model; the "
-                         "bridge rebuilds functional graphs. Fix: build the model with keras.Input and layers, "
-                         "or use the native path, keras_hire.methods.quantization.prepare_native_qat.")
+                         "bridge rebuilds functional graphs. Fix: build the model with keras.Input and standard "
+                         "layers (the native Keras 3 QAT for other models is not built yet: docs/qat.md).")
     found = custom_layers(model)
     if found:
         listed = ", ".join(f"{name} ({cls})" for name, cls in found[:8]) + (" ..." if len(found) > 8 else "")
         raise ValueError(f"to_tf_keras: {model.name!r} has {len(found)} layer(s) that are not standard Keras "
-                         f"layers TFMOT knows: {listed}. Fix: train this model with the native Keras 3 QAT, "
-                         "keras_hire.methods.quantization.prepare_native_qat (training/qat.py picks it for "
-                         "such models).")
+                         f"layers TFMOT knows: {listed}. Such models need the native Keras 3 QAT, which is not "
+                         "built yet (docs/qat.md); today use PTQ for ViT (tflite/quantize.py) or the "
+                         "dynamic-range file.")
 
 
 def tf_keras_config(layer, cls):
