@@ -1,9 +1,9 @@
-"""`compress(config)`: QAT, pruning and clustering of a registry model, through TFMOT.
+"""`compress(config)`: QAT, pruning and clustering of a registry model, through TFMOT or natively.
 
 Standard-layer models (ResNet, GhostNet, the digits and FedPU CNNs, CIFAR ResNets) go through the TFMOT
-bridge (`compress_with_tfmot`). Models with keras_hire's own layers (ViT/DeiT/CaiT/Aug-ViT, Hire-MLP,
-CMT) need the native Keras 3 QAT, which is not built yet: they get an error saying so and what works
-for them today (`quantize_vit` + `export_int8`, the dynamic-range file).
+bridge (`compress_with_tfmot`: QAT, pruning, clustering). Models with keras_hire's own layers
+(ViT/DeiT/CaiT/Aug-ViT, Hire-MLP, CMT) go through native Keras 3 QAT (`compress_natively`), which
+takes any model and any `tf.distribute` strategy but does QAT only.
 """
 
 from keras_hire.methods.quantization.tf_keras_twin import custom_layers
@@ -43,8 +43,6 @@ def compress(config):
         from keras_hire.methods.quantization.tfmot_training import compress_with_tfmot
 
         return compress_with_tfmot(config)
-    raise NotImplementedError(
-        f"{config.train.model}: native Keras 3 QAT (for models with keras_hire's own layers) is not built yet "
-        "(issue 18, part 2; docs/qat.md). What works today: post-training int8 with searched scales "
-        "(tflite/quantize.py, PTQ for ViT) or the dynamic-range file (tflite/export.py --quantizations=dynamic); "
-        "QAT, pruning and clustering through TFMOT for standard-layer models (ResNet, GhostNet, digits_cnn).")
+    from keras_hire.methods.quantization.native_qat_training import compress_natively
+
+    return compress_natively(config)

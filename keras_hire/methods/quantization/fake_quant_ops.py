@@ -24,6 +24,11 @@ def tflite_fake_quant_ops():
         _TFLITE_OPS[0] = False
 
 
+def tracing_for_tflite():
+    """True while `tflite_fake_quant_ops()` traces a model for the converter."""
+    return _TFLITE_OPS[0]
+
+
 def fake_quant(x, delta, bits):
     """`clip(round(x / delta), -2^(b-1), 2^(b-1) - 1) * delta` (Eq. 8); `delta=None` leaves `x` float.
 

@@ -76,7 +76,7 @@ def export_int8(result, calibration_images, non_8bit="error", batch_size=32):
     eight_bit = [layer for layer in products if layer.bits == TFLITE_BITS]
     ranges = output_ranges(result.model, eight_bit, calibration_images, batch_size)
     twin = _export_twin(result.model, ranges, set(other_bits))
-    return Int8Export(_with_float_islands(_convert(twin)), twin, ranges, other_bits)
+    return Int8Export(with_float_islands(convert_fake_quant_model(twin)), twin, ranges, other_bits)
 
 
 def output_ranges(model, layers, images, batch_size=32, max_images=32, factors=np.linspace(0.2, 1.0, 33)):
@@ -133,7 +133,7 @@ def _export_twin(model, ranges, float_names):
     return twin
 
 
-def _with_float_islands(flatbuffer):
+def with_float_islands(flatbuffer):
     """Runs in float the int8 ops XNNPACK does not take (the converter makes GELU an int8 lookup table)."""
     from keras_hire.benchmark.coverage import xnnpack_coverage
     from keras_hire.export.float_islands import float_islands
@@ -142,7 +142,8 @@ def _with_float_islands(flatbuffer):
     return float_islands(flatbuffer, sorted(missed)) if missed else flatbuffer
 
 
-def _convert(model):
+def convert_fake_quant_model(model):
+    """The int8 flatbuffer (batch 1) of a model of fake-quant layers: their ranges become the int8 scales."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 

@@ -14,16 +14,14 @@ ran), `metrics.json` (per-stage history, accuracy of the tf_keras model and of t
 sizes raw and gzipped, sparsity, distinct values per kernel, XNNPACK coverage).
 """
 
-import gzip
 import json
 import os
 import shutil
 
-import numpy as np
-
 from keras_hire.methods.quantization import tfmot_stages
+from keras_hire.methods.quantization.compressed_file import held_out_images, write_checked_file
 from keras_hire.methods.quantization.tf_keras_twin import load_tf_keras, to_tf_keras
-from keras_hire.utils.atomic import atomic_write_bytes, atomic_write_json
+from keras_hire.utils.atomic import atomic_write_json
 
 COMPLETE = "complete"
 
@@ -55,7 +53,7 @@ def compress_with_tfmot(config):
                                     total_steps=train.epochs * run.steps_per_epoch)
         history[stage] = _train_stage(wrapped, stage, index, config, run)
         current = tfmot_stages.strip(stage, wrapped)
-    images, labels = _check_images(run, config.num_calibration)
+    images, labels = held_out_images(run, config.num_calibration)
     report = _export(current, model, stages, images, labels, train.model_dir)
     report.update(stages=stages, history=history, config=config.to_dict())
     atomic_write_json(os.path.join(train.model_dir, "metrics.json"), report)
@@ -113,16 +111,6 @@ def _restore(checkpoint, stage_dir):
     return 0, []
 
 
-def _check_images(run, count):
-    """Up to `count` class-balanced held-out images and int labels, for the file check."""
-    batch = min(count, 64)
-    images, labels = [], []
-    for x, y in run.eval_stream(batch, num_batches=-(-count // batch)):
-        images.append(np.asarray(x))
-        labels.append(np.argmax(np.asarray(y), -1))
-    return np.concatenate(images)[:count], np.concatenate(labels)[:count]
-
-
 def tflite_bytes(tf_keras_model, int8):
     """The converter on a tf_keras model at batch 1 (static shapes, as `keras_hire.export.to_tflite`):
     TFMOT's fake-quant ranges give int8 kernels with `int8`, else float32."""
@@ -138,28 +126,17 @@ def tflite_bytes(tf_keras_model, int8):
 
 def _export(final, keras_model, stages, images, labels, model_dir):
     """Writes model.tflite (and model.keras without QAT) and returns the file's facts."""
-    from keras_hire.benchmark.coverage import xnnpack_coverage
-    from keras_hire.export.verify import verify_against_keras
     from keras_hire.utils.atomic import atomic_save
 
     int8 = stages[-1] in tfmot_stages.QAT_STAGES
     flatbuffer = tflite_bytes(final, int8)
-    path = os.path.join(model_dir, "model.tflite")
-    atomic_write_bytes(path, flatbuffer)
-    check = verify_against_keras(None, flatbuffer, images, labels,
-                                 keras_logits=final.predict(images, batch_size=64, verbose=0))
-    coverage = xnnpack_coverage(flatbuffer)
-    report = {"file": {"path": path, "kind": "int8" if int8 else "float32", "bytes": len(flatbuffer),
-                       "gzip_bytes": len(gzip.compress(flatbuffer, 9)),
-                       "xnnpack_not_delegated": coverage["not_delegated"], **check},
-              "weights": tfmot_stages.file_weight_statistics(flatbuffer)}
+    facts = write_checked_file(flatbuffer, model_dir, "int8" if int8 else "float32", images, labels,
+                               final.predict(images, batch_size=64, verbose=0), "keras_hire.tfmot")
+    report = {"file": facts, "weights": tfmot_stages.file_weight_statistics(flatbuffer)}
     if not int8:  # pruned / clustered weights back in the Keras 3 model, which saves and exports as usual
         twins = {layer.name: layer for layer in final.layers}
         for layer in keras_model.layers:
             if layer.weights:
                 layer.set_weights(twins[layer.name].get_weights())
         atomic_save(os.path.join(model_dir, "model.keras"), keras_model.save)
-    print(f"[keras_hire.tfmot] {path}: {report['file']['kind']}, {len(flatbuffer) / 1e6:.2f} MB "
-          f"({report['file']['gzip_bytes'] / 1e6:.2f} MB gzipped), top-1 {100 * check['tflite_accuracy']:.2f}%, "
-          f"agreement with tf_keras {check['agreement']:.4f}", flush=True)
     return report
