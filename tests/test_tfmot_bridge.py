@@ -60,7 +60,7 @@ def test_bridge_leaves_tf_keras_and_the_environment_as_they_were():
 def test_custom_layers_are_named_with_the_native_path():
     model = create_model("deit_tiny", patch_size=4, embed_dim=32, depth=1, num_heads=2, num_classes=10,
                          input_shape=(28, 28, 1))
-    with pytest.raises(ValueError, match=r"not standard Keras layers.*QAT, which is not built yet") as error:
+    with pytest.raises(ValueError, match=r"not standard Keras layers.*QAT such models natively") as error:
         to_tf_keras(model)
     custom = [type(layer).__name__ for layer in model.layers if not type(layer).__module__.startswith("keras.")]
     assert custom and custom[0] in str(error.value)
@@ -183,14 +183,12 @@ def test_ghostnet_qat_gets_output_quantizers_where_tfmot_has_no_config():
                                           if isinstance(layer, keras.layers.Conv2D)}
 
 
-def test_models_with_custom_layers_are_told_the_native_qat_is_not_built_yet(tmp_path):
-    from keras_hire.methods.quantization.compress import choose_path, compress
+def test_models_with_custom_layers_take_the_native_path(tmp_path):
+    from keras_hire.methods.quantization.compress import choose_path
 
     train = TrainConfig(model="deit_tiny", model_kwargs={"depth": 1, "embed_dim": 32, "num_heads": 2, "patch_size": 4},
                         model_dir=str(tmp_path / "run"))
     assert choose_path(CompressConfig(train=train, qat=True)) == "native"
-    with pytest.raises(NotImplementedError, match=r"deit_tiny: native Keras 3 QAT .* not built yet"):
-        compress(CompressConfig(train=train, qat=True))
     with pytest.raises(ValueError, match=r"pruning and clustering come from TFMOT, which cannot take its custom"):
         choose_path(CompressConfig(train=train, prune_sparsity=0.5))
     assert choose_path(CompressConfig(train=train.replace(model="digits_cnn", model_kwargs={}), qat=True)) == "tfmot"

@@ -69,13 +69,16 @@ class InvertedResidualFFN(keras.layers.Layer):
         self.conv2.build(hidden_shape)
         self.conv2_norm.build(input_shape)
 
+    # QAT turns this off: the fold would bypass its fake-quantized convolutions at inference.
+    fold_at_inference = True
+
     def call(self, x, training=None):
         h = keras.activations.gelu(self.conv1(x), approximate=False)
-        if training:
-            h = self.drop(self.conv1_norm(h, training=True), training=True)
+        if training or not self.fold_at_inference:
+            h = self.drop(self.conv1_norm(h, training=training), training=training)
             h = keras.activations.gelu(self.proj(h), approximate=False)  # proj(h) = DWConv(h) + h
-            return self.drop(self.conv2_norm(self.conv2(self.proj_norm(h, training=True)), training=True),
-                             training=True)
+            return self.drop(self.conv2_norm(self.conv2(self.proj_norm(h, training=training)), training=training),
+                             training=training)
         # Inference: the same maps in fewer passes. BN1(h) = s * (h + t / s), and zero padding of
         # that is zero padding of h + t / s, so s moves into the depthwise kernel (exactly).
         dtype = h.dtype  # the folds are computed in float32, then cast (mixed precision)

@@ -11,7 +11,13 @@ import keras
 import numpy as np
 
 from keras_hire.layers.attention import MultiHeadSelfAttention
-from keras_hire.methods.quantization.qat_layers import EMA_DECAY, QAT_CLASSES, QatProduct
+from keras_hire.methods.quantization.qat_layers import (
+    EMA_DECAY,
+    QAT_CLASSES,
+    QatBatchNormalization,
+    QatDense,
+    QatProduct,
+)
 
 QAT_INITS = ("minmax", "ptq")
 
@@ -56,10 +62,14 @@ def prepare_native_qat(model, calibration_images, init="minmax", ema_decay=EMA_D
     if not products:
         raise ValueError(f"{model.name}: no Dense, Conv2D or DepthwiseConv2D layer to quantize; native QAT "
                          "has nothing to train. Fix: quantize a model with matrix products.")
+    for layer in qat._flatten_layers(include_self=False):
+        if getattr(layer, "fold_at_inference", False):
+            layer.fold_at_inference = False  # a layer's own inference fold would bypass its QAT products
     for layer in products:
         layer.__class__ = QAT_CLASSES[type(layer)]
         layer.enable_qat(ema_decay)
-    _calibrate(qat, products, images, batch_size)
+    observers = products + _fold_batch_norms(qat, products, ema_decay)
+    _calibrate(qat, observers, images, batch_size)
     if init == "ptq":
         _ranges_from_ptq(qat, ptq_intervals)
     return qat
@@ -71,9 +81,23 @@ def qat_products(model):
 
 
 def qat_ranges(model):
-    """`{layer path: {"input": [low, high], "output": [low, high]}}` of a prepared model (for reports)."""
-    return {layer.path: {"input": _pair(layer.input_range), "output": _pair(layer.output_range)}
-            for layer in qat_products(model)}
+    """`{layer path: {"input": [low, high] or None, "output": [low, high] or None}}` of a prepared model.
+
+    None: not quantized there (a convolution's output when its BatchNorm is folded into it; a folded
+    BatchNorm has an output range only).
+    """
+    found = {}
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, QatProduct):
+            found[layer.path] = {"input": _pair(layer.input_range),
+                                 "output": _pair(layer.output_range) if layer.quantize_output else None}
+        elif isinstance(layer, QatBatchNormalization) and layer.output_range is not None:
+            found[layer.path] = {"input": None, "output": _pair(layer.output_range)}
+    return found
+
+
+def _ranges_of(layer):
+    return [v for v in (getattr(layer, "input_range", None), getattr(layer, "output_range", None)) if v is not None]
 
 
 def strip_native_qat(qat, float_model):
@@ -88,7 +112,7 @@ def strip_native_qat(qat, float_model):
         raise ValueError(f"strip_native_qat: {float_model.name} is not the architecture of {qat.name} "
                          f"({len(targets)} layers against {len(trained)}). Fix: pass the model QAT started from.")
     for source, target in zip(trained, targets):
-        ranges = {id(v) for v in (getattr(source, "input_range", None), getattr(source, "output_range", None))}
+        ranges = {id(v) for v in _ranges_of(source)}
         own = [v for v in source._trainable_variables + source._non_trainable_variables if id(v) not in ranges]
         for variable, value in zip(target._trainable_variables + target._non_trainable_variables, own):
             variable.assign(value)
@@ -108,17 +132,71 @@ def export_native_qat(qat):
     return with_float_islands(convert_fake_quant_model(qat))
 
 
-def _calibrate(qat, products, images, batch_size):
+def _fold_batch_norms(qat, products, ema_decay):
+    """Pairs each BatchNormalization fed straight by a QAT Conv2D/DepthwiseConv2D with it (TFMOT's fold).
+
+    One traced call finds the pairs at any depth: a BatchNormalization whose input is what a convolution
+    returned. The convolution's output stays float, the BatchNorm's is quantized, so the
+    converter folds the BatchNorm into the int8 kernel. Returns the paired BatchNormalizations.
+    """
+    norms = [layer for layer in qat._flatten_layers(include_self=False)
+             if type(layer) is keras.layers.BatchNormalization]
+    if not norms:
+        return []
+    produced, consumed = [], []
+    for layer in norms:
+        layer.__class__ = QatBatchNormalization
+        layer.on_input = consumed.append  # a bound method: Keras would wrap a list
     for layer in products:
+        layer.on_output = produced.append
+        layer.calibrating = True  # a float pass: the ranges are not set yet
+    shape = (1,) + tuple(qat.inputs[0].shape[1:])
+    try:
+        qat(np.random.RandomState(0).uniform(-1.0, 1.0, shape).astype(np.float32), training=False)
+    finally:
+        for layer in products:
+            layer.on_output = None
+            layer.calibrating = False
+            for variable in _ranges_of(layer):
+                variable.assign(np.zeros(2, np.float32))  # what the random image widened them to goes
+        for layer in norms:
+            layer.on_input = None
+    # Keras' __call__ may hand the next layer a new tensor object, so a pair is matched by its values
+    # (a fixed random image: distinct convolutions give distinct outputs); an ambiguous one stays unpaired.
+    producers = {}
+    for tensor, layer in produced:
+        if not isinstance(layer, QatDense):
+            producers.setdefault(_fingerprint(tensor), set()).add(layer)
+    paired = {}
+    for tensor, norm in consumed:
+        found = producers.get(_fingerprint(tensor), ())
+        if len(found) == 1:
+            paired[id(norm)] = (norm, next(iter(found)))
+    for layer in norms:
+        if id(layer) not in paired:
+            layer.__class__ = keras.layers.BatchNormalization
+    for norm, conv in paired.values():
+        conv.quantize_output = False
+        norm.enable_qat(ema_decay)
+    return [norm for norm, _ in paired.values()]
+
+
+def _fingerprint(tensor):
+    values = keras.ops.convert_to_numpy(tensor)
+    return values.shape, hash(values.tobytes())
+
+
+def _calibrate(qat, observers, images, batch_size):
+    for layer in observers:
         layer.calibrating = True
     try:
         for start in range(0, len(images), batch_size):
             qat(images[start:start + batch_size], training=False)
     finally:
-        for layer in products:
+        for layer in observers:
             layer.calibrating = False
-    for layer in products:  # a range that saw only zeros still needs a width
-        for variable in (layer.input_range, layer.output_range):
+    for layer in observers:  # a range that saw only zeros still needs a width
+        for variable in _ranges_of(layer):
             low, high = _pair(variable)
             if high - low < 1e-6:
                 variable.assign([low - 1e-6, high + 1e-6])

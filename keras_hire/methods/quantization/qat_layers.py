@@ -12,6 +12,8 @@ their own layers (attention, Hire module, CMT's FFN), out of reach of `clone_mod
 of a clone is turned in place into its QAT class (`enable_qat`), as Keras' own `quantize()` does.
 """
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -21,27 +23,23 @@ EMA_DECAY = 0.999  # TFMOT's MovingAverageQuantizer
 _RANGE_KEYS = ("qat_input_range", "qat_output_range")
 
 
-class QatProduct:
-    """What the QAT Dense, Conv2D and DepthwiseConv2D share: the two observed ranges and their state.
+class _RangeObserver:
+    """Fake quantization over a range variable that follows the batches (calibration, EMA, or fixed)."""
 
-    Attributes set by `enable_qat`: `input_range` and `output_range` (non-trainable `(2,)` float32
-    variables `[low, high]`), `ema_decay`, and `calibrating` (while True, calls are float and widen the
-    ranges to the min and max seen: `minmax` initialisation).
-    """
+    def _adopt_call_signature(self):
+        """Keras read the old class's `call` signature at construction; without this it would never pass
+        `training` to the new `call` (Conv2D's and Dense's take none), and the ranges would never move."""
+        self._call_signature = inspect.signature(self.call)
+        self.call_signature_parameters = [p.name for p in self._call_signature.parameters.values()]
+        self._call_has_training_arg = "training" in self.call_signature_parameters
+        self._call_has_mask_arg = "mask" in self.call_signature_parameters
+        self._call_has_context_arg = {arg: arg in self.call_signature_parameters for arg in self._call_context_args}
 
-    def enable_qat(self, ema_decay=EMA_DECAY):
-        if not self.built:
-            raise ValueError(f"{self.name}: build the model before enabling QAT on it.")
-        if getattr(self, "data_format", "channels_last") != "channels_last":
-            raise ValueError(f"{self.name}: native QAT supports channels_last layers only.")
+    def _add_range(self, name):
         self._tracker.unlock()  # a built layer's state is locked; Keras' quantize() unlocks it the same way
-        self.input_range = self.add_weight(shape=(2,), initializer="zeros", trainable=False, autocast=False,
-                                           name="qat_input_range")
-        self.output_range = self.add_weight(shape=(2,), initializer="zeros", trainable=False, autocast=False,
-                                            name="qat_output_range")
+        variable = self.add_weight(shape=(2,), initializer="zeros", trainable=False, autocast=False, name=name)
         self._tracker.lock()
-        self.ema_decay = float(ema_decay)
-        self.calibrating = False
+        return variable
 
     def _observe(self, x, variable, training):
         """`x` fake-quantized over `variable`'s range, updating the range first when training."""
@@ -57,6 +55,29 @@ class QatProduct:
             variable.assign(value_range)
         return fake_quant_tensor_range(x, value_range[0], value_range[1])
 
+
+class QatProduct(_RangeObserver):
+    """What the QAT Dense, Conv2D and DepthwiseConv2D share: the two observed ranges and their state.
+
+    Attributes set by `enable_qat`: `input_range` and `output_range` (non-trainable `(2,)` float32
+    variables `[low, high]`), `ema_decay`, `calibrating` (while True, calls are float and widen the
+    ranges to the min and max seen: `minmax` initialisation) and `quantize_output` (False when a
+    BatchNormalization follows, which then quantizes its own output: TFMOT's Conv + BN fold).
+    """
+
+    def enable_qat(self, ema_decay=EMA_DECAY):
+        if not self.built:
+            raise ValueError(f"{self.name}: build the model before enabling QAT on it.")
+        if getattr(self, "data_format", "channels_last") != "channels_last":
+            raise ValueError(f"{self.name}: native QAT supports channels_last layers only.")
+        self._adopt_call_signature()
+        self.input_range = self._add_range("qat_input_range")
+        self.output_range = self._add_range("qat_output_range")
+        self.ema_decay = float(ema_decay)
+        self.calibrating = False
+        self.quantize_output = True
+        self.on_output = None  # while tracing (prepare_native_qat): called with each output and this layer
+
     def _product(self, x, kernel):
         raise NotImplementedError
 
@@ -71,7 +92,11 @@ class QatProduct:
             y = ops.add(y, self.bias)  # channels_last: the channel axis is last
         if self.activation is not None:
             y = self.activation(y)
-        return self._observe(y, self.output_range, training)
+        if self.quantize_output:
+            y = self._observe(y, self.output_range, training)
+        if self.on_output is not None:
+            self.on_output((y, self))
+        return y
 
     def _own_values(self):
         """What a weight file holds for this layer: `"0"` kernel, `"1"` bias (if any), then the two ranges."""
@@ -128,6 +153,31 @@ class QatDepthwiseConv2D(QatProduct, keras.layers.DepthwiseConv2D):
     def _product(self, x, kernel):
         return ops.depthwise_conv(x, kernel, strides=self.strides, padding=self.padding,
                                   dilation_rate=self.dilation_rate, data_format=self.data_format)
+
+
+class QatBatchNormalization(_RangeObserver, keras.layers.BatchNormalization):
+    """A BatchNormalization fed straight by a QAT convolution: TFMOT's Conv + BN fold.
+
+    The convolution's output is left float and this layer's output quantized, so the converter folds
+    the BatchNorm into the int8 convolution (one int8 kernel, no float multiply-add after it). In
+    training the BatchNorm normalises with the batch statistics as usual. Before `enable_qat` (while
+    `prepare_native_qat` looks for the pairs) it is a plain BatchNormalization that records its inputs.
+    """
+
+    on_input = None  # while tracing: called with each input and this layer
+    output_range = None
+
+    def enable_qat(self, ema_decay=EMA_DECAY):
+        self._adopt_call_signature()
+        self.output_range = self._add_range("qat_output_range")
+        self.ema_decay = float(ema_decay)
+        self.calibrating = False
+
+    def call(self, inputs, training=None, mask=None):
+        if self.on_input is not None:
+            self.on_input((inputs, self))
+        y = super().call(inputs, training=training, mask=mask)
+        return y if self.output_range is None else self._observe(y, self.output_range, training)
 
 
 # Exact classes only: a subclass (a fake-quant layer, a circulant Dense) computes something else.

@@ -93,14 +93,13 @@ def check_standard_layers(model):
     if not hasattr(model, "_nodes_by_depth"):
         raise ValueError(f"to_tf_keras: {model.name!r} ({type(model).__name__}) is not a functional model; the "
                          "bridge rebuilds functional graphs. Fix: build the model with keras.Input and standard "
-                         "layers (the native Keras 3 QAT for other models is not built yet: docs/qat.md).")
+                         "layers, or QAT it natively (training/qat.py --path=native; docs/qat.md).")
     found = custom_layers(model)
     if found:
         listed = ", ".join(f"{name} ({cls})" for name, cls in found[:8]) + (" ..." if len(found) > 8 else "")
         raise ValueError(f"to_tf_keras: {model.name!r} has {len(found)} layer(s) that are not standard Keras "
-                         f"layers TFMOT knows: {listed}. Such models need the native Keras 3 QAT, which is not "
-                         "built yet (docs/qat.md); today use PTQ for ViT (tflite/quantize.py) or the "
-                         "dynamic-range file.")
+                         f"layers TFMOT knows: {listed}. Fix: QAT such models natively (compress() picks it, "
+                         "training/qat.py --path=native; docs/qat.md).")
 
 
 def tf_keras_config(layer, cls):
