@@ -1,6 +1,7 @@
-"""Issue 18's tables on the embedded digits: a standard-layer CNN through the TFMOT bridge, 3 seeds.
+"""Issue 18's tables on the embedded digits: a standard-layer CNN through the TFMOT bridge, a DeiT natively.
 
     python benchmarks/qat_digits.py --output_dir=runs/qat_digits        # about 4 minutes a seed on 2 cores
+    python benchmarks/qat_digits.py --family=deit --output_dir=runs/qat_deit_digits
     python benchmarks/qat_digits.py --output_dir=/tmp/qd --seeds=0 --float_epochs=1 --epochs=1 \\
         --steps_per_epoch=3                                              # a smoke run
 
@@ -11,6 +12,12 @@ kernels are 8-bit) TFMOT's n-bit scheme calibrated only (PTQ) against trained (Q
 scored on the 1,000 test digits, sized raw and gzipped, and timed on XNNPACK at 1 thread. Writes
 `results.json`, `results.md` (mean and spread per row). Finished rows are kept in results.json and
 not redone; each compression run resumes from its own folder.
+
+`--family=deit`: `deit_tiny` (patch 4, width 64, depth 4, 2 heads: 0.2 M parameters) trained in float
+with the shared trainer's warmup + cosine AdamW, then PTQ int8 (converter), dynamic range, PTQ for ViT
+int8 (`quantize_vit` + `export_int8`, 256 calibration digits), and native QAT int8 from minmax and
+from the PTQ-for-ViT intervals (`compress_natively`); pruning and clustering are TFMOT's, which cannot
+take the DeiT's layers.
 """
 
 import argparse
@@ -31,13 +38,16 @@ COMPRESSIONS = {  # row -> CompressConfig fields
     "clustered 32": dict(clusters=32),
 }
 LOW_BITS = ((4, 8), (4, 4))  # (weight bits, activation bits)
+DEIT = dict(model="deit_tiny", model_kwargs={"patch_size": 4, "embed_dim": 64, "depth": 4, "num_heads": 2})
+NATIVE_QAT = {"QAT int8 (native, minmax)": "minmax", "QAT int8 (native, PTQ-for-ViT init)": "ptq"}
+FAMILY_MODEL = {"cnn": dict(model="digits_cnn"), "deit": DEIT}
 
 
 def _train_config(args, seed, model_dir, **fields):
     from keras_hire.training import TrainConfig
 
-    base = dict(model="digits_cnn", epochs=args.epochs, batch_size=64, learning_rate=1e-3, seed=seed, verbose=2,
-                tensorboard=False, steps_per_epoch=args.steps_per_epoch, model_dir=model_dir)
+    base = dict(**FAMILY_MODEL[args.family], epochs=args.epochs, batch_size=64, learning_rate=1e-3, seed=seed,
+                verbose=2, tensorboard=False, steps_per_epoch=args.steps_per_epoch, model_dir=model_dir)
     base.update(fields)
     return TrainConfig(**base)
 
@@ -85,11 +95,24 @@ def _low_bit_rows(args, float_path, seed, images, labels):
     return rows
 
 
-def run_seed(args, seed, images, labels, done, record):
-    """Every row of one seed that `done` lacks; `record(rows)` adds each to `done` and writes the report."""
+def _calibration_images(args, seed, count=256):
+    """`count` training digits (not the test digits the rows are scored on), as the trainer feeds them."""
+    from keras_hire.data.pipeline import eval_arrays
+    from keras_hire.training.run_data import prepare_data
+
+    run = prepare_data(_train_config(args, seed, "unused"))
+    images, _ = eval_arrays(run.train_source, run.image_size, run.channels, limit=count, shuffle_seed=seed)
+    return images
+
+
+def _stage_dir(args, row, seed):
+    name = "".join(c if c.isalnum() else "_" for c in row).strip("_")
+    return os.path.join(args.output_dir, f"{name}_seed{seed}")
+
+
+def _float_rows(args, seed, images, labels, done, record):
+    """Trains (or finds) the seed's float model and records its float32 and converter PTQ int8 rows."""
     from keras_hire.export import to_tflite
-    from keras_hire.methods.quantization.qat_config import CompressConfig
-    from keras_hire.methods.quantization.tfmot_training import compress_with_tfmot
     from keras_hire.training import train
     from keras_hire.utils.keras_files import load_keras_file
 
@@ -98,16 +121,26 @@ def run_seed(args, seed, images, labels, done, record):
     if not os.path.exists(float_path):
         train(_train_config(args, seed, float_dir, epochs=args.float_epochs))
     model = load_keras_file(float_path, "float model")
+    calibration = _calibration_images(args, seed)
     if "float32" not in done:
         record({"float32": _file_row(to_tflite(model), images, labels)})
     if "PTQ int8 (converter)" not in done:
-        flatbuffer = to_tflite(model, "int8", representative_data=[images[i:i + 32] for i in range(0, 256, 32)])
+        flatbuffer = to_tflite(model, "int8", representative_data=[calibration[i:i + 32] for i in range(0, 256, 32)])
         record({"PTQ int8 (converter)": _file_row(flatbuffer, images, labels)})
+    return float_path, model, calibration
+
+
+def run_seed(args, seed, images, labels, done, record):
+    """Every row of one seed that `done` lacks; `record(rows)` adds each to `done` and writes the report."""
+    from keras_hire.methods.quantization.qat_config import CompressConfig
+    from keras_hire.methods.quantization.tfmot_training import compress_with_tfmot
+
+    float_path, _, _ = _float_rows(args, seed, images, labels, done, record)
     for row, fields in COMPRESSIONS.items():
         if row in done:
             continue
-        model_dir = os.path.join(args.output_dir, f"{row.replace(' ', '_').replace('%', '')}_seed{seed}")
-        train = _train_config(args, seed, model_dir, init_checkpoint=float_path, learning_rate=args.stage_learning_rate)
+        train = _train_config(args, seed, _stage_dir(args, row, seed), init_checkpoint=float_path,
+                              learning_rate=args.stage_learning_rate)
         report = compress_with_tfmot(CompressConfig(train=train, num_calibration=128, **fields))
         with open(report["file"]["path"], "rb") as handle:
             record({row: {**_file_row(handle.read(), images, labels), **report["weights"]}})
@@ -115,11 +148,36 @@ def run_seed(args, seed, images, labels, done, record):
         record(_low_bit_rows(args, float_path, seed, images, labels))
 
 
+def run_deit_seed(args, seed, images, labels, done, record):
+    """The DeiT rows of one seed: the float and converter rows, dynamic range, PTQ for ViT, native QAT."""
+    from keras_hire.export import to_tflite
+    from keras_hire.methods.quantization import export_int8, quantize_vit
+    from keras_hire.methods.quantization.native_qat_training import compress_natively
+    from keras_hire.methods.quantization.qat_config import CompressConfig
+
+    float_path, model, calibration = _float_rows(args, seed, images, labels, done, record)
+    if "dynamic range" not in done:
+        record({"dynamic range": _file_row(to_tflite(model, "dynamic"), images, labels)})
+    if "PTQ for ViT int8" not in done:
+        result = quantize_vit(model, calibration, bits=8)
+        record({"PTQ for ViT int8": _file_row(export_int8(result, calibration).flatbuffer, images, labels)})
+    for row, init in NATIVE_QAT.items():
+        if row in done:
+            continue
+        # the stage is a short fine-tune: no warmup, the cosine from the stage rate
+        train = _train_config(args, seed, _stage_dir(args, row, seed), init_checkpoint=float_path,
+                              learning_rate=args.stage_learning_rate, warmup_epochs=0.0)
+        report = compress_natively(CompressConfig(train=train, qat=True, qat_init=init, num_calibration=256))
+        with open(report["file"]["path"], "rb") as handle:
+            record({row: _file_row(handle.read(), images, labels)})
+
+
 def write_report(args, results):
     from keras_hire.utils.atomic import atomic_write_json, atomic_write_text
 
     rows = list(dict.fromkeys(row for seed in results.values() for row in seed))
-    lines = [f"digits_cnn on the embedded digits (4,000 train, 1,000 test), seeds {args.seeds}; float "
+    model = FAMILY_MODEL[args.family]["model"]
+    lines = [f"{model} on the embedded digits (4,000 train, 1,000 test), seeds {args.seeds}; float "
              f"{args.float_epochs} epochs (LR 1e-3), each compression stage {args.epochs} (LR "
              f"{args.stage_learning_rate:g}). Sizes and latency: seed "
              f"{min(results)} (XNNPACK, 1 thread, batch 1).", "",
@@ -142,15 +200,19 @@ def write_report(args, results):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", choices=sorted(FAMILY_MODEL), default="cnn",
+                        help="cnn: digits_cnn through the TFMOT bridge; deit: deit_tiny through native QAT")
     parser.add_argument("--output_dir", default="runs/qat_digits")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--float_epochs", type=int, default=5)
+    parser.add_argument("--float_epochs", type=int, default=None, help="default: 5 (cnn), 15 (deit)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each compression stage")
     parser.add_argument("--stage_learning_rate", type=float, default=2e-4,
                         help="Adam learning rate of the compression stages (fine-tuning a trained model; "
                              "1e-3 knocked QAT 0.7 points below the float model)")
     parser.add_argument("--steps_per_epoch", type=int, default=None)
     args = parser.parse_args()
+    if args.float_epochs is None:
+        args.float_epochs = 15 if args.family == "deit" else 5
 
     from keras_hire import data
 
@@ -167,7 +229,7 @@ def main():
             done.update(rows)
             write_report(args, results)
 
-        run_seed(args, seed, images, labels, done, record)
+        (run_deit_seed if args.family == "deit" else run_seed)(args, seed, images, labels, done, record)
     write_report(args, results)
 
 

@@ -4,7 +4,7 @@
     python benchmarks/qat_speed.py --models=resnet18@224 --threads=1
 
 Goal: the TFMOT QAT int8 file of a CNN fully on XNNPACK and at least 2x faster than its float32
-file (the DeiT goal needs the native QAT, not built yet). Also measured:
+file (the DeiT row, native QAT against dynamic range, is not added here yet). Also measured:
 whether XNNPACK's sparse inference speeds up a pruned CNN (80% of every conv/dense kernel zero, the
 smallest magnitudes, as magnitude pruning leaves them; speed does not depend on which weights),
 converted dense and with `Optimize.EXPERIMENTAL_SPARSITY`. Weights are untrained (speed does not

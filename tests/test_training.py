@@ -172,7 +172,9 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
         assert epochs_logged[-1] == 3 and set(range(resumed_from, 4)) <= set(epochs_logged)
 
 
-@BINARIES
+# The registry binary only: the method binaries that plug their own models in (distillation,
+# enlarging) have their own two-worker tests, through the same trainer code.
+@pytest.mark.parametrize("binary", [TRAIN], ids=["registry_model"])
 def test_two_workers_on_localhost_end_with_identical_weights(tmp_path, binary):
     model_dir = str(tmp_path / "run")
     command = _train_command(model_dir, "--strategy=multi_worker", "--epochs=2", "--steps_per_epoch=4",

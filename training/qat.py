@@ -17,7 +17,8 @@
 The int8 or compressed file is <model_dir>/model.tflite, checked against the trained model;
 <model_dir>/metrics.json holds the accuracies, sizes and XNNPACK coverage. A run started again with
 the same flags resumes where it stopped. Models with keras_hire's own layers (ViT family, Hire-MLP,
-CMT) need the native Keras 3 QAT, which is not built yet: the binary says so (docs/qat.md).
+CMT) take the native Keras 3 QAT (picked by --path=auto; QAT only, no pruning or clustering), whose
+trained ranges also land in <model_dir>/qat_ranges.json (docs/qat.md).
 """
 
 import json

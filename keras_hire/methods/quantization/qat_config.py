@@ -3,11 +3,11 @@
 import dataclasses
 from typing import Optional
 
+from keras_hire.methods.quantization.native_qat import QAT_INITS
 from keras_hire.training.config import TrainConfig
 from keras_hire.utils.config import Config, config_field
 
 PATHS = ("auto", "tfmot", "native")
-QAT_INITS = ("minmax", "ptq")
 
 
 @dataclasses.dataclass
@@ -21,10 +21,10 @@ class CompressConfig(Config):
         prune_sparsity: magnitude pruning to this fraction of zero kernel weights, in [0, 1) (TFMOT path).
         clusters: weight clustering to this many centroids per kernel, >= 2 (TFMOT path).
         qat_init: where the native QAT's ranges start: `minmax` (calibration images) or `ptq` (the
-            PTQ-for-ViT search's intervals; ViT family). The native path is not built yet.
-        path: `tfmot` (the tf_keras bridge; standard Keras layers only), `native` (Keras 3 fake-quant for
-            every family, QAT only: not built yet, it raises NotImplementedError) or `auto` (tfmot
-            when the model allows it, else native).
+            PTQ-for-ViT search's intervals, run first on the calibration images; ViT family; native path).
+        path: `tfmot` (the tf_keras bridge; standard Keras layers only), `native` (Keras 3 fake-quant
+            for every family, QAT only: `compress_natively`) or `auto` (tfmot when the model allows it,
+            else native).
         num_calibration: training images used for the `minmax`/`ptq` initial ranges and the file check.
     """
 
@@ -36,9 +36,8 @@ class CompressConfig(Config):
     clusters: Optional[int] = config_field(None, help="Cluster every kernel to this many centroids (>= 2).", min=2)
     qat_init: str = config_field("minmax", help="Initial QAT ranges of the native path: minmax (calibration) or "
                                  "ptq (PTQ-for-ViT intervals).", choices=QAT_INITS)
-    path: str = config_field("auto", help="tfmot (tf_keras bridge), native (Keras 3 fake-quant; not built yet) or "
-                             "auto.",
-                             choices=PATHS)
+    path: str = config_field("auto", help="tfmot (tf_keras bridge), native (Keras 3 fake-quant, any family) "
+                             "or auto (tfmot where the model allows it).", choices=PATHS)
     num_calibration: int = config_field(256, help="Training images for the initial ranges and the TFLite check.",
                                         min=1)
 
