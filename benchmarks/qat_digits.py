@@ -101,7 +101,9 @@ def _calibration_images(args, seed, count=256):
     from keras_hire.training.run_data import prepare_data
 
     run = prepare_data(_train_config(args, seed, "unused"))
-    images, _ = eval_arrays(run.train_source, run.image_size, run.channels, limit=count, shuffle_seed=seed)
+    # as compress_natively draws its calibration set, so the PTQ-for-ViT row's search state serves its ptq init
+    images, _ = eval_arrays(run.train_source, run.image_size, run.channels, limit=count,
+                            crop_fraction=run.crop_fraction, shuffle_seed=seed)
     return images
 
 
@@ -159,7 +161,12 @@ def run_deit_seed(args, seed, images, labels, done, record):
     if "dynamic range" not in done:
         record({"dynamic range": _file_row(to_tflite(model, "dynamic"), images, labels)})
     if "PTQ for ViT int8" not in done:
-        result = quantize_vit(model, calibration, bits=8)
+        # the search is saved where the PTQ-init QAT stage reads it (same model, images, settings): it runs once
+        ptq_init_dir = _stage_dir(args, "QAT int8 (native, PTQ-for-ViT init)", seed)
+        os.makedirs(ptq_init_dir, exist_ok=True)
+        state_path = os.path.join(ptq_init_dir, "ptq_search_state.json")
+        result = quantize_vit(model, calibration, bits=8, state_path=state_path,
+                              progress=lambda line: print(f"ptq {line}", flush=True))
         record({"PTQ for ViT int8": _file_row(export_int8(result, calibration).flatbuffer, images, labels)})
     for row, init in NATIVE_QAT.items():
         if row in done:

@@ -35,8 +35,7 @@ def test_qat_binary_picks_the_bridge_and_writes_a_verified_int8_file(tmp_path):
 
 
 def test_bad_compression_flags_are_usage_errors(tmp_path):
-    for flags, message in ((["--prune_sparsity=1.5"], "prune_sparsity"), (["--clusters=1"], "clusters"),
-                           ([], "nothing to do")):
-        done = _run(*_CNN, *flags, f"--model_dir={tmp_path / 'run'}")
-        assert done.returncode != 0 and message in done.stderr, done.stderr[-2000:]
-        assert not os.path.exists(tmp_path / "run")
+    # One bad flag through the binary; every bad setting is checked in process by tests/test_tfmot_bridge.py.
+    done = _run(*_CNN, "--prune_sparsity=1.5", "--clusters=1", f"--model_dir={tmp_path / 'run'}")
+    assert done.returncode != 0 and "prune_sparsity" in done.stderr, done.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "run")

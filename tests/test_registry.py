@@ -4,10 +4,13 @@ its feature maps and intermediates at the documented strides and shapes, keeps i
 graph at most 4-D, gives the same outputs on the JAX backend and exports to a builtins-only
 batch-1 TFLite file that matches Keras.
 
-The checks use each registered configuration (widths, heads, regions, shortcut modes, ...) at a
-small non-square input with one or two blocks per stage, built once and shared by the tests (none
-changes a weight), which keeps the file within its time budget on 2 CPU cores. The JAX and
-TFLite checks run all selected models in one child process each; full-depth exports are
+Every registered model keeps its count (here or in its family's tests, which build every full-size
+variant). The other checks take one model per structure: variants whose registered configurations
+differ only in sizes (widths, depths, heads, MLP ratios, input size, dropout) run the same code, so
+the smallest of them stands for the rest; any other difference (block kind, shortcut mode, a
+distillation token, regions, ...) makes its own structure. Each runs at a small non-square input
+with one or two blocks per stage, built once and shared by the tests (none changes a weight). The
+JAX and TFLite checks run all selected models in one child process each; full-depth exports are
 exercised by benchmarks/."""
 
 import functools
@@ -82,6 +85,29 @@ PYRAMID_STRIDES = (4, 8, 16, 32)  # stage1..stage4 of the pyramid families
 
 ALL_MODELS = keras_hire.models.list_models()
 
+# Configuration keys that change sizes, not code paths (see the module docstring).
+SIZE_KEYS = frozenset({"embed_dim", "embed_dims", "depth", "depths", "num_heads", "mlp_ratios", "widths",
+                       "width", "stem_width", "stem_channels", "stage_channels", "stage_depths", "input_shape",
+                       "dropout"})
+
+
+def _structure(name):
+    """A variant's family and its registered configuration without the size keys."""
+    config = keras_hire.models.variant_config(name)
+    return keras_hire.models.model_info(name).family, sorted((k, repr(v)) for k, v in config.items()
+                                                              if k not in SIZE_KEYS)
+
+
+def _one_model_per_structure():
+    """The smallest registered model (by pinned count) of each structure."""
+    chosen = {}
+    for name in sorted(ALL_MODELS, key=lambda n: PINNED_PARAMS[n]):
+        chosen.setdefault(repr(_structure(name)), name)
+    return sorted(chosen.values())
+
+
+STRUCTURES = _one_model_per_structure()
+
 
 def _small_arguments(name):
     configs = [config for prefix, config in SMALL_CONFIGS.items() if name.startswith(prefix)]
@@ -145,7 +171,15 @@ def test_every_registered_model_has_a_pinned_parameter_count():
 
 # These families' own tests build every full-size variant and assert the same counts (and MACs):
 # building each a second time here would only cost CI time.
-COUNTED_BY_FAMILY_TESTS = ("cmt_", "hire_mlp_")  # tests/test_cmt.py, tests/test_hire_mlp.py
+COUNTED_BY_FAMILY_TESTS = ("cmt_", "hire_mlp_", "resnet", "aug_vit_", "cait_")  # tests/test_<family>.py
+
+
+def test_one_model_per_structure_covers_distinct_code_paths():
+    # The size-only variants fold together; block kinds, distillation tokens and shortcut modes do not.
+    assert {"hire_mlp_tiny", "cmt_tiny", "deit_tiny", "deit_tiny_distilled", "aug_vit_small", "resnet18", "resnet50",
+            "cifar_resnet18", "cifar_wrn34_10", "ghostnet_050", "s_ghostnet_b1", "digits_cnn"} <= set(STRUCTURES)
+    assert not {"hire_mlp_large", "deit_base", "vit_base_patch16", "resnet101", "digits_cnn_wide"} & set(STRUCTURES)
+    assert _structure("resnet18") != _structure("resnet50") and _structure("deit_tiny") == _structure("deit_base")
 
 
 @pytest.mark.parametrize("name", [n for n in ALL_MODELS if not n.startswith(COUNTED_BY_FAMILY_TESTS)])
@@ -153,14 +187,14 @@ def test_pinned_parameter_count(name):
     assert keras_hire.utils.count_params(keras_hire.models.create_model(name)) == PINNED_PARAMS[name]
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", STRUCTURES)
 def test_builds_runs_and_round_trips_at_a_small_input(name, tmp_path):
     model, inputs, outputs = _small_model(name)
     assert outputs.shape == (2, 10) and np.all(np.isfinite(outputs))
     model_checks.assert_keras_roundtrip(model, inputs, str(tmp_path))
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", STRUCTURES)
 def test_every_trainable_weight_gets_a_finite_nonzero_gradient(name):
     model, inputs, _ = _small_model(name)
     assert model_checks.weights_without_gradient(model, inputs) == []
@@ -184,7 +218,7 @@ def test_the_gradient_check_names_unused_and_cut_off_weights():
     assert sorted(missing) == ["cut_off/bias", "cut_off/kernel", "unused/spare"]  # frozen: not trainable
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", STRUCTURES)
 def test_feature_maps_and_block_tokens_have_the_documented_shapes(name):
     model, inputs, outputs = _small_model(name)
     batch, height, width, _ = inputs.shape
@@ -212,7 +246,7 @@ def test_feature_maps_and_block_tokens_have_the_documented_shapes(name):
     np.testing.assert_allclose(taps["logits"], outputs, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", STRUCTURES)
 def test_inference_graph_has_at_most_4d_tensors(name):
     model, inputs, _ = _small_model(name)
     assert model_checks.ops_above_rank(model, inputs.shape[1:]) == {}
@@ -225,14 +259,14 @@ def test_the_rank_check_sees_a_5d_tensor():
     assert model_checks.ops_above_rank(model, (4, 4, 6)) == {"Reshape": 5}
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", STRUCTURES)
 def test_jax_backend_gives_the_same_outputs(name, jax_results):
     result = jax_results[name]
     assert not isinstance(result, str), result
     assert relative_error(result, _small_model(name)[2]) < 1e-4
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", STRUCTURES)
 def test_exports_to_builtins_only_tflite_matching_keras(name, tflite_results):
     result = tflite_results[name]
     assert not isinstance(result, str), result

@@ -16,12 +16,15 @@ from tests.binary_runs import REPO, assert_same_weights, child_env, kill_after_e
 TRAIN = os.path.join(REPO, "training", "train.py")
 PLUGGED = os.path.join(REPO, "tests", "plugged_train.py")  # the same run with a method's own model plugged in
 BINARIES = pytest.mark.parametrize("binary", [TRAIN, PLUGGED], ids=["registry_model", "plugged_model"])
-TINY = json.dumps({"depths": [1, 1, 1, 1], "embed_dims": [8, 16, 16, 16]})
+# A one-block DeiT: its training graph traces in a fraction of a Hire-MLP's (the trainer does not care).
+MODEL = "deit_tiny"
+TINY = json.dumps({"patch_size": 7, "embed_dim": 16, "depth": 1, "num_heads": 2})
+HIRE_TINY = {"depths": [1, 1, 1, 1], "embed_dims": [8, 16, 16, 16]}
 
 
 def _train_command(model_dir, *extra, binary=TRAIN):
-    return [sys.executable, binary, f"--model_kwargs={TINY}", "--dataset=mnist_5k", "--batch_size=32",
-            "--learning_rate=3e-3", f"--model_dir={model_dir}", "--verbose=2", "--nojit_compile",
+    return [sys.executable, binary, f"--model={MODEL}", f"--model_kwargs={TINY}", "--dataset=mnist_5k",
+            "--batch_size=32", "--learning_rate=3e-3", f"--model_dir={model_dir}", "--verbose=2", "--nojit_compile",
             "--notensorboard", *extra]
 
 
@@ -95,8 +98,9 @@ def test_checkpoints_are_atomic_and_restore_optimizer_state(tmp_path):
 
 def test_train_in_process_writes_reports_and_eval_only_matches(tmp_path):
     model_dir = str(tmp_path / "run")
-    config = training.TrainConfig(model_kwargs=json.loads(TINY), epochs=2, batch_size=32, steps_per_epoch=10,
-                                  eval_steps=4, model_dir=model_dir, jit_compile=False, tensorboard=False, verbose=0)
+    config = training.TrainConfig(model=MODEL, model_kwargs=json.loads(TINY), epochs=2, batch_size=32,
+                                  steps_per_epoch=10, eval_steps=4, model_dir=model_dir, jit_compile=False,
+                                  tensorboard=False, verbose=0)
     report = training.train(config)
     for name in ("metrics.json", "training_curves.png", "model.keras", "checkpoints/state.json"):
         assert os.path.exists(os.path.join(model_dir, name)), name
@@ -104,7 +108,7 @@ def test_train_in_process_writes_reports_and_eval_only_matches(tmp_path):
         saved = json.load(handle)
     assert [r["epoch"] for r in saved["history"]] == [1, 2]
     assert {"loss", "accuracy", "val_accuracy", "learning_rate", "seconds"} <= set(saved["history"][0])
-    assert saved["final"] == report["final"] and saved["config"]["model"] == "hire_mlp_tiny"
+    assert saved["final"] == report["final"] and saved["config"]["model"] == MODEL
     with open(os.path.join(model_dir, "training_curves.png"), "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     evaluated = training.train(config.replace(eval_only=True))
@@ -112,9 +116,9 @@ def test_train_in_process_writes_reports_and_eval_only_matches(tmp_path):
 
 
 def test_mixed_bfloat16_trains_and_restores_the_global_policy(tmp_path):
-    config = training.TrainConfig(model_kwargs=json.loads(TINY), epochs=1, batch_size=32, steps_per_epoch=3,
-                                  eval_steps=1, model_dir=str(tmp_path), mixed_precision="mixed_bfloat16",
-                                  jit_compile=False, tensorboard=False, verbose=0)
+    config = training.TrainConfig(model=MODEL, model_kwargs=json.loads(TINY), epochs=1, batch_size=32,
+                                  steps_per_epoch=3, eval_steps=1, model_dir=str(tmp_path),
+                                  mixed_precision="mixed_bfloat16", jit_compile=False, tensorboard=False, verbose=0)
     report = training.train(config)
     assert np.isfinite(report["history"][0]["loss"])
     assert keras.mixed_precision.global_policy().name == "float32"
@@ -123,7 +127,7 @@ def test_mixed_bfloat16_trains_and_restores_the_global_policy(tmp_path):
 def test_init_checkpoint_from_keras_file_keeps_a_resized_head_fresh(tmp_path):
     from keras_hire.models import create_model
 
-    kwargs = json.loads(TINY)
+    kwargs = HIRE_TINY
     source = create_model("hire_mlp_tiny", num_classes=10, input_shape=(28, 28, 1), **kwargs)
     path = str(tmp_path / "source.keras")
     source.save(path)
@@ -137,10 +141,11 @@ def test_init_checkpoint_from_keras_file_keeps_a_resized_head_fresh(tmp_path):
 @BINARIES
 def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_path, binary):
     model_dir = str(tmp_path / "run")
-    command = _train_command(model_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2", binary=binary)
+    schedule = ("--epochs=3", "--steps_per_epoch=10", "--eval_steps=2")
+    command = _train_command(model_dir, *schedule, binary=binary)
     state_path = os.path.join(model_dir, "checkpoints", "state.json")
-    done_at_kill = kill_after_epochs(command, model_dir, epochs=2)
-    assert 2 <= done_at_kill < 4
+    done_at_kill = kill_after_epochs(command, model_dir, epochs=1)
+    assert 1 <= done_at_kill < 3
     with open(state_path) as handle:
         history_at_kill = json.load(handle)["history"]
 
@@ -151,16 +156,15 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
     assert resumed_from >= done_at_kill  # at most the epoch in progress was lost
     with open(os.path.join(model_dir, "metrics.json")) as handle:
         metrics = json.load(handle)
-    assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in metrics["history"]] == [1, 2, 3]
     assert metrics["history"][: len(history_at_kill)] == history_at_kill
-    assert f"Epoch {resumed_from + 1}/4" in log and f"Epoch {resumed_from}/4" not in log
+    assert f"Epoch {resumed_from + 1}/3" in log and f"Epoch {resumed_from}/3" not in log
 
     # Same data order, optimizer state and step: the resumed run ends where an uninterrupted one does
     # (checked on the registry binary; the plugged one resumes through the same trainer code).
     if binary != PLUGGED:
         straight_dir = str(tmp_path / "straight")
-        straight_command = _train_command(straight_dir, "--epochs=4", "--steps_per_epoch=25", "--eval_steps=2",
-                                          binary=binary)
+        straight_command = _train_command(straight_dir, *schedule, binary=binary)
         straight = subprocess.run(straight_command, cwd=REPO, env=child_env(), capture_output=True, text=True,
                                   timeout=300)
         assert straight.returncode == 0, straight.stderr[-3000:]
@@ -169,7 +173,7 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
         assert {"top2", "val_top2"} <= set(metrics["history"][-1])
         with open(os.path.join(model_dir, "plugged_epochs.csv")) as handle:
             epochs_logged = [int(line.split(",")[0]) for line in handle.read().splitlines()[1:] if line[:1].isdigit()]
-        assert epochs_logged[-1] == 3 and set(range(resumed_from, 4)) <= set(epochs_logged)
+        assert epochs_logged[-1] == 2 and set(range(resumed_from, 3)) <= set(epochs_logged)
 
 
 # The registry binary only: the method binaries that plug their own models in (distillation,
@@ -177,8 +181,8 @@ def test_killed_run_resumes_from_last_checkpoint_losing_at_most_one_epoch(tmp_pa
 @pytest.mark.parametrize("binary", [TRAIN], ids=["registry_model"])
 def test_two_workers_on_localhost_end_with_identical_weights(tmp_path, binary):
     model_dir = str(tmp_path / "run")
-    command = _train_command(model_dir, "--strategy=multi_worker", "--epochs=2", "--steps_per_epoch=4",
-                             "--eval_steps=2", binary=binary)
+    command = _train_command(model_dir, "--strategy=multi_worker", "--epochs=1", "--steps_per_epoch=3",
+                             "--eval_steps=1", binary=binary)
     outputs, chief, other = run_two_workers(command, model_dir)
     assert "MultiWorkerMirroredStrategy, 2 replica(s), task worker_0" in outputs[0]
     assert chief["task"] == "worker_0" and other["task"] == "worker_1"

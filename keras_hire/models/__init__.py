@@ -17,6 +17,7 @@ from keras_hire.models.registry import (
     model_info,
     register_model,
     register_variant,
+    variant_config,
 )
 from keras_hire.models.resnet import ResNet, ResNet18, ResNet34, ResNet50, ResNet101
 from keras_hire.models.vit import (
@@ -46,6 +47,7 @@ __all__ = [
     "create_model",
     "list_models",
     "model_info",
+    "variant_config",
     "register_model",
     "register_variant",
 ]

@@ -46,6 +46,7 @@ class ModelInfo:
 
 _MODELS = {}
 _INFOS = {}
+_CONFIGS = {}  # name -> the constructor arguments a variant was registered with
 
 
 def register_model(name, info=None):
@@ -85,6 +86,7 @@ def register_variant(family, name, class_name, config, info):
         f"`{family.__name__}` argument."
     )
     register_model(name, info)(builder)
+    _CONFIGS[name] = dict(config)
     return builder
 
 
@@ -147,3 +149,15 @@ def model_info(name):
     """The `ModelInfo` of a registered model (paper, default size, crop, mean/std, checkpoint)."""
     _known(name)
     return _INFOS[name]
+
+
+def variant_config(name):
+    """The constructor arguments of `model_info(name).family` that the variant `name` was registered with.
+
+    Example: `variant_config("deit_tiny")` -> `{"patch_size": 16, "embed_dim": 192, "depth": 12, "num_heads": 3}`.
+    """
+    _known(name)
+    if name not in _CONFIGS:
+        raise ValueError(f"'{name}' was registered with register_model, not as a configuration of a family "
+                         "(register_variant); it has no variant configuration.")
+    return dict(_CONFIGS[name])
