@@ -182,6 +182,15 @@ def test_one_model_per_structure_covers_distinct_code_paths():
     assert _structure("resnet18") != _structure("resnet50") and _structure("deit_tiny") == _structure("deit_base")
 
 
+def test_variant_config_is_the_registered_arguments():
+    config = keras_hire.models.variant_config("deit_tiny")
+    assert config == {"patch_size": 16, "embed_dim": 192, "depth": 12, "num_heads": 3}
+    config["depth"] = 1  # a copy: the registry keeps its own
+    assert keras_hire.models.variant_config("deit_tiny")["depth"] == 12
+    with pytest.raises(ValueError, match="Unknown model name 'deit_tiyn'.*'deit_tiny'"):
+        keras_hire.models.variant_config("deit_tiyn")
+
+
 @pytest.mark.parametrize("name", [n for n in ALL_MODELS if not n.startswith(COUNTED_BY_FAMILY_TESTS)])
 def test_pinned_parameter_count(name):
     assert keras_hire.utils.count_params(keras_hire.models.create_model(name)) == PINNED_PARAMS[name]
