@@ -22,3 +22,13 @@ def _fresh_keras_state():
     keras.utils.clear_session()
     keras.utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture()
+def grappler_on():
+    """Grappler back on, for tests that compare this process's numbers bit for bit with a child's."""
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+    yield
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

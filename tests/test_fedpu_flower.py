@@ -16,7 +16,7 @@ TINY = dict(clients=3, classes_per_client=2, positive_classes_per_client=(2, 1, 
             train_examples=600, test_examples=200, export_tflite=False, flower_timeout=300)
 
 
-def test_three_supernodes_give_the_simulation_weights(tmp_path):
+def test_three_supernodes_give_the_simulation_weights(tmp_path, grappler_on):  # bit for bit with the nodes
     config = FedPUConfig(rounds=2, runtime="flower", model_dir=str(tmp_path / "run"), **TINY)
     data = load_federation_data(config, cache_dir=str(tmp_path))  # decoded once, copied to every process
     with LocalFederation(3, str(tmp_path / "flower")) as federation:

@@ -113,6 +113,7 @@ def test_only_standard_keras_layers_are_used():
                      "DropPath"}
 
 
+@pytest.mark.slow  # four conversions in a child, 80 s on 2 cores (int8 GhostNet conversion is slow)
 def test_every_variant_runs_wholly_on_xnnpack_in_float32_and_int8(tmp_path):
     out = tmp_path / "facts.json"
     child = os.path.join(REPO, "tests", "ghostnet_tflite_child.py")
