@@ -37,6 +37,10 @@ def compress(config):
                                                        model_dir="runs/r18_qat", epochs=2), qat=True))
     ```
     """
+    from keras_hire.training.strategy import make_strategy
+
+    # Before choose_path builds a model: a multi-worker strategy must exist before any other TF op runs.
+    strategy = make_strategy(config.train.strategy, config.train.tpu)
     path = choose_path(config)
     print(f"[keras_hire.compress] {config.train.model}: {path} path", flush=True)
     if path == "tfmot":
@@ -45,4 +49,4 @@ def compress(config):
         return compress_with_tfmot(config)
     from keras_hire.methods.quantization.native_qat_training import compress_natively
 
-    return compress_natively(config)
+    return compress_natively(config, strategy=strategy)

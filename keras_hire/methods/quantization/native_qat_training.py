@@ -26,8 +26,11 @@ from keras_hire.methods.quantization.native_qat import (
 from keras_hire.utils.atomic import atomic_write_json
 
 
-def compress_natively(config):
+def compress_natively(config, strategy=None):
     """Runs a `CompressConfig` (QAT only) through native Keras 3 QAT; returns the metrics report dict.
+
+    `strategy`: the `tf.distribute` strategy to train under (default: `make_strategy` of the train config,
+    made before anything else, as a multi-worker strategy must be).
 
     Example:
     ```python
@@ -45,7 +48,10 @@ def compress_natively(config):
     if not config.qat:
         raise ValueError("compress_natively: the native path does QAT only. Fix: pass --qat (pruning and clustering "
                          "are TFMOT's: --path=tfmot on a standard-layer model).")
+    from keras_hire.training.strategy import make_strategy
+
     run_config = config.train
+    strategy = strategy or make_strategy(run_config.strategy, run_config.tpu)
     run = prepare_data(run_config)
     resuming = read_checkpoint_state(os.path.join(run_config.model_dir, "checkpoints")) is not None
     calibration = None
@@ -71,7 +77,8 @@ def compress_natively(config):
         return strip_native_qat(qat, _float_model(config, run.train_source.num_classes, run.input_shape, log=False))
 
     # init_checkpoint is loaded by `build` into the float model, before the QAT layers exist.
-    report = train(dataclasses.replace(run_config, init_checkpoint=None), build_model=build, deployable=deployable)
+    report = train(dataclasses.replace(run_config, init_checkpoint=None), build_model=build, deployable=deployable,
+                   strategy=strategy)
     if not is_chief():
         return report
     qat = trained["model"]
