@@ -47,9 +47,9 @@ __all__ = [
     "create_model",
     "list_models",
     "model_info",
-    "variant_config",
     "register_model",
     "register_variant",
+    "variant_config",
 ]
 __all__ += ["AugViTBase", "AugViTSmall", "CaiT", "CaiTS24", "DeiTBase", "DeiTBaseDistilled", "DeiTSmall"]
 __all__ += ["DeiTSmallDistilled", "DeiTTiny", "DeiTTinyDistilled", "ViTBase16", "VisionTransformer"]
