@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from tests.binary_runs import REPO, child_env
+from tests.binary_runs import REPO, child_env, run_two_workers
 
 QAT = os.path.join(REPO, "training", "qat.py")
 _CNN = ["--model=digits_cnn", '--model_kwargs={"widths": [8, 16], "stem_width": 8}', "--dataset=mnist_5k",
@@ -39,3 +39,19 @@ def test_bad_compression_flags_are_usage_errors(tmp_path):
     done = _run(*_CNN, "--prune_sparsity=1.5", "--clusters=1", f"--model_dir={tmp_path / 'run'}")
     assert done.returncode != 0 and "prune_sparsity" in done.stderr, done.stderr[-2000:]
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_native_qat_on_two_workers_trains_in_step_and_the_chief_alone_writes_the_file(tmp_path):
+    model_dir = str(tmp_path / "run")
+    command = [sys.executable, QAT, "--model=deit_tiny", "--dataset=mnist_5k",
+               '--model_kwargs={"patch_size": 7, "embed_dim": 16, "depth": 1, "num_heads": 2}', "--batch_size=32",
+               "--epochs=1", "--steps_per_epoch=3", "--eval_steps=1", "--verbose=0", "--notensorboard",
+               "--nojit_compile", "--qat", "--qat_init=ptq", "--num_calibration=16", "--strategy=multi_worker",
+               f"--model_dir={model_dir}"]
+    outputs, chief, other = run_two_workers(command, model_dir)
+    assert "deit_tiny: native path" in outputs[1]
+    assert chief["weights_digest"] == other["weights_digest"]  # ranges included: the QAT model's every weight
+    assert chief["file"]["kind"] == "int8" and chief["file"]["xnnpack_not_delegated"] == {}
+    assert chief["file"]["agreement"] >= 0.9 and "file" not in other
+    assert sorted(os.listdir(os.path.join(model_dir, "workers"))) == ["worker_1"]  # no file of worker 1's own
+    assert os.path.exists(os.path.join(model_dir, "qat_ranges.json"))

@@ -36,6 +36,8 @@ def main(config):
     from keras_hire.methods.quantization.compress import compress
 
     report = compress(config)
+    if "file" not in report:  # a non-chief worker of a multi-worker run: the chief writes the file
+        return
     print(json.dumps({"file": report["file"], "model_dir": config.train.model_dir}, indent=2, default=str))
 
 

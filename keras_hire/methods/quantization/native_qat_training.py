@@ -84,7 +84,7 @@ def compress_natively(config, strategy=None):
     qat = trained["model"]
     images, labels = held_out_images(run, config.num_calibration)
     report["file"] = write_checked_file(export_native_qat(qat), run_config.model_dir, "int8", images, labels,
-                                        qat.predict(images, batch_size=64, verbose=0), "keras_hire.native_qat")
+                                        _local_outputs(qat, images), "keras_hire.native_qat")
     report["compress_config"] = config.to_dict()
     ranges = qat_ranges(qat)
     report["qat"] = {"init": config.qat_init, "layers": len(ranges)}
@@ -119,6 +119,16 @@ def _ptq_intervals(config, run, calibration, chief):
         raise ValueError(f"{config.train.model}: qat_init='ptq' starts from the PTQ-for-ViT search, which failed: "
                          f"{error} Fix: --qat_init=minmax (any model).") from error
     return result.intervals
+
+
+def _local_outputs(model, images, batch_size=64):
+    """`model`'s outputs on `images`, called batch by batch in this process: `predict` under a
+    multi-worker strategy is a collective, and the other workers have returned by now."""
+    import keras
+    import numpy as np
+
+    parts = [model(images[i:i + batch_size], training=False) for i in range(0, len(images), batch_size)]
+    return np.concatenate([keras.ops.convert_to_numpy(part) for part in parts])
 
 
 def _zeros(input_shape):
