@@ -27,6 +27,25 @@ def op_input_dtypes(flatbuffer, op_name):
             if op["op_name"] == op_name]
 
 
+def family_facts(name, images, **overrides):
+    """A one-block `name` through quantize_vit and export_int8: scales matched, XNNPACK coverage, agreement."""
+    keras.utils.set_random_seed(0)
+    model = create_model(name, num_classes=10, input_shape=(32, 32, 3), patch_size=8, depth=1, embed_dim=48,
+                         num_heads=3, **overrides)
+    result = quantize_vit(model, images[:16], bits=8, grid_size=6, max_rounds=1)
+    exported = export_int8(result, images[:16])
+    file_logits = run_tflite(exported.flatbuffer, images[16:])
+    fake_logits = keras.ops.convert_to_numpy(result.model(images[16:]))
+    matched = match_int8_scales(exported.flatbuffer, result.model)
+    linear = {n: i.input for n, i in result.intervals.items() if "matmul" not in n}
+    return {
+        "linear": sorted(linear), "matched": sorted(matched),
+        "input_scales_equal": all(abs(matched[n]["file_input_scale"] / linear[n] - 1) < 1e-5 for n in matched),
+        "not_delegated": xnnpack_coverage(exported.flatbuffer)["not_delegated"],
+        "agreement": float(np.mean(file_logits.argmax(-1) == fake_logits.argmax(-1))),
+    }
+
+
 def main(out_path):
     keras.utils.set_random_seed(0)
     model = create_model("deit_tiny", num_classes=10, input_shape=(32, 32, 3), patch_size=8, depth=2,
@@ -60,6 +79,10 @@ def main(out_path):
         "mixed_float_layers": mixed_float.float_layers,
         "mixed_bits": {layer.name: layer.bits for layer in mixed.model.layers if hasattr(layer, "bits")},
         "mixed_int8_products": len(read_int8_products(mixed_float.flatbuffer)),
+        # CaiT (talking heads, class attention; layer scales of 1 so every block counts) and Aug-ViT's
+        # block-circulant shortcuts.
+        "families": {"cait_s24": family_facts("cait_s24", images, layer_scale_init=1.0),
+                     "aug_vit_small": family_facts("aug_vit_small", images)},
     }
     with open(out_path, "w") as f:
         json.dump(facts, f)

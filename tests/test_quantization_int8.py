@@ -68,6 +68,17 @@ def test_the_file_computes_what_the_keras_twin_computes(facts):
         assert low < high
 
 
+@pytest.mark.parametrize("family", ["cait_s24", "aug_vit_small"])
+def test_cait_and_circulant_aug_vit_export_with_their_searched_scales(facts, family):
+    found = facts["families"][family]
+    assert found["matched"] == found["linear"] and found["input_scales_equal"]
+    assert found["not_delegated"] == {} and found["agreement"] >= 0.9
+    if family == "cait_s24":  # three attention modules (one self, two class) of q, k, v, proj
+        assert sum(name.endswith(".attn.q") for name in found["linear"]) == 3
+    else:
+        assert {f"blocks.0.{s}.0" for s in ("augs_attn", "augs_attn2", "augs", "augs2")} <= set(found["linear"])
+
+
 def test_bits_other_than_8_are_refused_or_left_float(facts):
     other = sorted(name for name, bits in facts["mixed_bits"].items() if bits != 8)
     assert other, "the 6-bit mixed-precision result should have layers below 8 bits"

@@ -182,14 +182,56 @@ def test_distilled_deit_and_aug_vit_linear_shortcuts():
     assert error.max() < 0.1 * np.abs(keras.ops.convert_to_numpy(aug(held_out))).max()
 
 
-def test_unsupported_layers_are_named():
+def _relative_error(fake, model, x):
+    reference = keras.ops.convert_to_numpy(model(x))
+    return float(np.abs(keras.ops.convert_to_numpy(fake(x)) - reference).max() / np.abs(reference).max())
+
+
+def test_cait_talking_heads_and_class_attention_are_quantized():
+    from keras_hire.methods.quantization import FakeQuantAttention
+
+    keras.utils.set_random_seed(0)
+    # Layer scales of 1 (not CaiT's 1e-5), so every block's quantization reaches the logits.
+    cait = create_model("cait_s24", num_classes=10, input_shape=(32, 32, 3), patch_size=8, depth=1, embed_dim=48,
+                        num_heads=3, layer_scale_init=1.0)
+    result = quantize_vit(cait, images(8), grid_size=8, max_rounds=2)
+    attention = ["blocks.0.attn", "blocks_token_only.0.attn", "blocks_token_only.1.attn"]
+    mlps = ["blocks.0.mlp", "blocks_token_only.0.mlp", "blocks_token_only.1.mlp"]
+    assert set(result.intervals) == ({"patch_embed.proj"} | {f"{a}.{op}" for a in attention for op in OPS}
+                                     | {f"{m}.fc{i}" for m in mlps for i in (1, 2)})
+    twins = {layer.name: layer for layer in result.model.layers if isinstance(layer, FakeQuantAttention)}
+    assert twins["blocks.0.attn"].talking_heads and twins["blocks.0.attn"].num_queries is None
+    assert twins["blocks_token_only.0.attn"].num_queries == 1  # the class token queries
+    # The head mixes stay float (32-bit in the size); the class attention's q sees one token per image.
+    assert result.report["layers"]["blocks_token_only.0.attn.matmul_qk"]["rounds"] >= 1
+    held_out = images(4, seed=2)
+    assert 1e-4 < _relative_error(result.model, cait, held_out) < 0.05
+    near_float = quantize_vit(cait, images(8), bits=16, method="minmax")  # on its calibration images: no clipping
+    assert _relative_error(near_float.model, cait, images(8)) < 2e-4  # the twins compute the float layers
+    mixed = quantize_vit(cait, images(8), bits=6, mixed_precision=True, grid_size=4, max_rounds=1)
+    assert set(mixed.report["mixed_precision"]["modules"]) == set(attention + mlps)
+
+
+def test_aug_vit_block_circulant_shortcuts_are_quantized_over_their_materialised_kernels():
+    keras.utils.set_random_seed(0)
     small = dict(num_classes=10, input_shape=(32, 32, 3), patch_size=8, depth=1, embed_dim=48, num_heads=3)
     circulant = create_model("aug_vit_small", **small)  # circulant2 shortcuts
-    with pytest.raises(ValueError, match=r"blocks.0.augs_attn.0 \(BlockCirculantDense\)"):
-        quantize_vit(circulant, images(4))
-    cait = create_model("cait_s24", **{k: v for k, v in small.items() if k != "depth"})
-    with pytest.raises(ValueError, match=r"blocks.0.attn \(MultiHeadSelfAttention with talking heads\)"):
-        quantize_vit(cait, images(4))
+    result = quantize_vit(circulant, images(8), grid_size=8, max_rounds=2)
+    shortcuts = ["blocks.0.augs_attn.0", "blocks.0.augs_attn2.0", "blocks.0.augs.0", "blocks.0.augs2.0"]
+    assert set(shortcuts) <= set(result.intervals) and len(result.intervals) == 13
+    for name in shortcuts:
+        twin = result.model.get_layer(name)
+        assert isinstance(twin, FakeQuantDense) and tuple(twin.kernel.shape) == (48, 48)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(twin.kernel),
+                                      keras.ops.convert_to_numpy(circulant.get_layer(name).kernel))
+    held_out = images(4, seed=2)
+    assert 1e-4 < _relative_error(result.model, circulant, held_out) < 0.1
+    # The size counts each shortcut's 4 x 48 circulant parameters at 8 bits, not its 48 x 48 kernel.
+    total = sum(int(np.prod(w.shape)) for w in circulant.weights)
+    kernels = sum(int(np.prod(circulant.get_layer(n).kernel.shape)) for n in ("patch_embed.proj", "blocks.0.mlp.fc1",
+                                                                                  "blocks.0.mlp.fc2"))
+    kernels += 4 * 48 * 48 + 4 * 4 * 48  # q, k, v, proj; the shortcuts' circulant vectors
+    assert result.report["model_size_mb"] == pytest.approx((32 * total - 24 * kernels) / 8e6)
 
 
 class _Interrupt(Exception):

@@ -2,20 +2,24 @@
 
 import keras
 
-from keras_hire.layers.attention import MultiHeadSelfAttention
+from keras_hire.layers.circulant_dense import BlockCirculantDense
+from keras_hire.layers.class_attention import ClassAttention
 from keras_hire.methods.quantization.fake_quant_layers import (
     ATTENTION_OPS,
     FakeQuantAttention,
     FakeQuantConv2D,
     FakeQuantDense,
 )
+from keras_hire.methods.quantization.targets import is_attention
 
 
 def fake_quant_layer(layer, intervals):
     """An unbuilt fake-quant twin of `layer` carrying its intervals (and bits), or None if it is not quantized.
 
     Args:
-        layer: a float `MultiHeadSelfAttention`, `Dense` or patch `Conv2D`.
+        layer: a float `MultiHeadSelfAttention`, `ClassAttention` (its twin is the equal one-query
+            `FakeQuantAttention`), `Dense`, `BlockCirculantDense` (its twin a `FakeQuantDense` over the
+            materialised kernel) or patch `Conv2D`.
         intervals: dict operation name -> `LayerIntervals`.
 
     Returns:
@@ -27,7 +31,11 @@ def fake_quant_layer(layer, intervals):
     ```
     """
     config = layer.get_config()
-    if isinstance(layer, MultiHeadSelfAttention) and f"{layer.name}.q" in intervals:
+    if isinstance(layer, ClassAttention):
+        config["num_queries"] = 1  # the class token
+    if isinstance(layer, BlockCirculantDense):
+        config = {key: config[key] for key in ("name", "dtype", "trainable", "units", "use_bias")}
+    if is_attention(layer) and f"{layer.name}.q" in intervals:
         ops = {}
         for op in ATTENTION_OPS:
             found = intervals.get(f"{layer.name}.{op}")
@@ -53,9 +61,12 @@ def copy_weights(new, old, outcomes):
         for op in ("q", "k", "v", "proj"):
             getattr(new, op).set_weights(getattr(old, op).get_weights())
             correct(getattr(new, f"{op}_correction"), f"{new.name}.{op}")
+        if new.talking_heads:
+            new.proj_l.set_weights(old.proj_l.get_weights())
+            new.proj_w.set_weights(old.proj_w.get_weights())
     elif isinstance(new, (FakeQuantDense, FakeQuantConv2D)):
-        new.kernel.assign(old.kernel)
-        if old.bias is not None:
+        new.kernel.assign(old.kernel)  # a block-circulant layer's materialised kernel
+        if getattr(old, "bias", None) is not None:
             new.bias.assign(old.bias)
         correct(new.bias_correction, new.name)
     else:

@@ -132,7 +132,8 @@ _LINEAR_OPS = ("q", "k", "v", "proj")
 class FakeQuantAttention(MultiHeadSelfAttention):
     """`MultiHeadSelfAttention` with fake-quantized q, k, v, proj (inputs and kernels) and product inputs.
 
-    Softmax stays float. `intervals` maps each of `ATTENTION_OPS` to `[input_delta, weight_delta]`; for
+    Softmax and CaiT's talking-heads mixes (`proj_l` before the softmax, `proj_w` after) stay float; the
+    second product's input is the mixed attention. `intervals` maps each of `ATTENTION_OPS` to `[input_delta, weight_delta]`; for
     "matmul_qk" these are the intervals of the scaled q and of k, for "matmul_av" of the attention
     probabilities and of v. The float sublayers `q`, `k`, `v`, `proj` hold the weights, so a float
     layer's weights load unchanged; `{op}_correction` hold the bias corrections of the linear ops.
@@ -141,7 +142,7 @@ class FakeQuantAttention(MultiHeadSelfAttention):
         intervals: dict op -> `[input_delta, weight_delta]` (floats or None for float).
         bits: int in [2, 16].
         output_range: `[low, high]` or None, an 8-bit requantization of the projection's output (the int8 export).
-        **kwargs: the `MultiHeadSelfAttention` arguments (`talking_heads` must be False).
+        **kwargs: the `MultiHeadSelfAttention` arguments.
 
     Example:
     ```python
@@ -154,8 +155,6 @@ class FakeQuantAttention(MultiHeadSelfAttention):
 
     def __init__(self, dim, num_heads, intervals=None, bits=8, output_range=None, **kwargs):
         super().__init__(dim, num_heads, **kwargs)
-        if self.talking_heads:
-            raise ValueError(f"FakeQuantAttention '{self.name}' does not support talking heads (CaiT) yet.")
         unknown = sorted(set(intervals or {}) - set(ATTENTION_OPS))
         if unknown:
             raise ValueError(f"FakeQuantAttention intervals has unknown ops {unknown}; known: {ATTENTION_OPS}.")
@@ -191,7 +190,12 @@ class FakeQuantAttention(MultiHeadSelfAttention):
         k = split_heads(fake_quant(self._linear("k", x), k_delta, self.bits), self.num_heads)
         v = split_heads(fake_quant(self._linear("v", x), v_delta, self.bits), self.num_heads)
         logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        attention = self.attn_drop(ops.softmax(logits, axis=-1), training=training)
+        if self.talking_heads:
+            logits = self._mix_heads(self.proj_l, logits)
+        attention = ops.softmax(logits, axis=-1)
+        if self.talking_heads:
+            attention = self._mix_heads(self.proj_w, attention)
+        attention = self.attn_drop(attention, training=training)
         y = merge_heads(ops.matmul(fake_quant(attention, a_delta, self.bits), v))
         y = fake_quant_range(self._linear("proj", y), self.output_range)
         return self.proj_drop(y, training=training), attention

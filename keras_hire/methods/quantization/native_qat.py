@@ -10,7 +10,6 @@ int8 file: TensorFlow fake-quant ops carry the trained ranges, no representative
 import keras
 import numpy as np
 
-from keras_hire.layers.attention import MultiHeadSelfAttention
 from keras_hire.methods.quantization.qat_layers import (
     EMA_DECAY,
     QAT_CLASSES,
@@ -18,6 +17,7 @@ from keras_hire.methods.quantization.qat_layers import (
     QatDense,
     QatProduct,
 )
+from keras_hire.methods.quantization.targets import ATTENTION_TYPES
 
 QAT_INITS = ("minmax", "ptq")
 
@@ -210,7 +210,7 @@ def _ranges_from_ptq(qat, intervals):
     for layer in qat._flatten_layers(include_self=False):
         if isinstance(layer, QatProduct) and layer.name in intervals and intervals[layer.name].input:
             layer.input_range.assign(symmetric(intervals[layer.name].input))
-        if not isinstance(layer, MultiHeadSelfAttention):
+        if not isinstance(layer, ATTENTION_TYPES):  # self- and class attention
             continue
         for op in ("q", "k", "v", "proj"):
             found = intervals.get(f"{layer.name}.{op}")

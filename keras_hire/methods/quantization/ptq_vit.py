@@ -6,7 +6,7 @@ import time
 import keras
 import numpy as np
 
-from keras_hire.layers.attention import MultiHeadSelfAttention
+from keras_hire.layers.circulant_dense import BlockCirculantDense
 from keras_hire.methods.quantization import mixed_precision as mp
 from keras_hire.methods.quantization import targets as target_lib
 from keras_hire.methods.quantization.fake_model import build_fake_quant_model, copy_weights, fake_quant_layer
@@ -83,7 +83,9 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
     runs only 8-bit integer kernels.
 
     Args:
-        model: a `keras.Model` of the ViT/DeiT family (`keras_hire.models.VisionTransformer`).
+        model: a `keras.Model` of the ViT family: ViT, DeiT (distilled too), CaiT (talking heads and class
+            attention; the head mixes stay float), Aug-ViT (linear or block-circulant shortcuts), a slimmed
+            ViT; or any functional model of such layers, Dense and patch convs.
         calibration_images: float `(N, H, W, C)`, normalised as for training, N >= `min_calibration_images`.
         bits: int in [2, 16], for weights and inputs alike (the average target with mixed precision).
         mixed_precision: bool, the nuclear-norm bit allocation (method "ptq_vit" only).
@@ -187,7 +189,7 @@ def _search_layer(layer, x, bits, settings):
     ranking = settings["ranking_weight"]  # only the attention logits q k^T are ranked
     linear = {**settings, "ranking_weight": 0.0}
     product = {**settings, "ranking_weight": 0.0, "bias_correction": False}
-    if isinstance(layer, MultiHeadSelfAttention):
+    if target_lib.is_attention(layer):
         ops = target_lib.attention_operands(layer, x)
         for op in ("q", "k", "v"):
             kernel, bias = target_lib.dense_operands(getattr(layer, op))
@@ -216,9 +218,11 @@ def _layer_report(outcome, bits):
 
 
 def _kernel_sizes(layer):
-    """Kernel elements of a quantized layer (biases and corrections stay float)."""
-    if isinstance(layer, MultiHeadSelfAttention):
+    """Kernel parameters of a quantized layer (biases, corrections and talking-heads mixes stay float)."""
+    if target_lib.is_attention(layer):
         return int(sum(np.prod(getattr(layer, op).kernel.shape) for op in ("q", "k", "v", "proj")))
+    if isinstance(layer, BlockCirculantDense):  # its parameters are the circulant vectors
+        return int(np.prod(layer.weight_list.shape))
     return int(np.prod(layer.kernel.shape))
 
 
@@ -226,7 +230,7 @@ def _model_size_mb(model, layers, intervals):
     """Weights at their bits (quantized kernels) or 32 bits (everything else), in MB (10^6 bytes)."""
     total_bits = 32 * sum(int(np.prod(w.shape)) for w in model.weights)
     for layer in layers:
-        name = f"{layer.name}.q" if isinstance(layer, MultiHeadSelfAttention) else layer.name
+        name = f"{layer.name}.q" if target_lib.is_attention(layer) else layer.name
         total_bits -= (32 - intervals[name].bits) * _kernel_sizes(layer)
     return total_bits / 8e6
 
@@ -235,7 +239,7 @@ def _modules(layers):
     """Mixed-precision modules: each attention layer, and each MLP (its `...fc1`/`...fc2` Dense pair)."""
     modules, by_name = {}, {layer.name: layer for layer in layers}
     for layer in layers:
-        if isinstance(layer, MultiHeadSelfAttention):
+        if target_lib.is_attention(layer):
             modules[layer.name] = [layer]
         elif layer.name.endswith(".fc1") and layer.name[:-1] + "2" in by_name:
             modules[layer.name[:-4]] = [layer, by_name[layer.name[:-1] + "2"]]
@@ -253,7 +257,7 @@ def _module_output(model, members, inputs, intervals, outcomes):
         return twin(x)
 
     x = inputs[members[0].name]
-    if isinstance(members[0], MultiHeadSelfAttention):
+    if target_lib.is_attention(members[0]):
         return keras.ops.convert_to_numpy(run(members[0], x)[0])
     fc1, fc2 = members
     act = model.get_layer(fc1.name[:-3] + "act")  # the MLP's own GELU
@@ -273,7 +277,7 @@ def _mixed_precision(model, layers, inputs, target, search_all):
     sizes, errors, info = [], [], {}
     for name, members in modules.items():
         reference = _module_output(model, members, inputs, None, {})
-        if isinstance(members[0], MultiHeadSelfAttention):
+        if target_lib.is_attention(members[0]):
             sigma = mp.nuclear_norm(target_lib.attention_operands(members[0], inputs[members[0].name])["attention"])
         else:
             sigma = mp.nuclear_norm(reference)

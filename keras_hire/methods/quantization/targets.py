@@ -4,6 +4,8 @@ import keras
 import numpy as np
 
 from keras_hire.layers.attention import MultiHeadSelfAttention, merge_heads, split_heads
+from keras_hire.layers.circulant_dense import BlockCirculantDense
+from keras_hire.layers.class_attention import ClassAttention
 from keras_hire.layers.layer_norm import LayerNorm
 from keras_hire.layers.layer_scale import LayerScale
 from keras_hire.layers.vit_embeddings import ClassToken, PositionEmbedding
@@ -11,6 +13,22 @@ from keras_hire.layers.vit_embeddings import ClassToken, PositionEmbedding
 # Layers with weights that stay float by design: normalisation, per-channel scales (CaiT's LayerScale) and
 # the additive token/position parameters; none is a matrix product.
 FLOAT_TYPES = (LayerNorm, keras.layers.LayerNormalization, LayerScale, ClassToken, PositionEmbedding)
+
+
+# CaiT's class attention is self-attention with one query, the class token (same q, k, v, proj and scale).
+ATTENTION_TYPES = (MultiHeadSelfAttention, ClassAttention)
+# Linear layers quantized as a Dense: Aug-ViT's block-circulant shortcuts are Dense over a kernel
+# materialised from their circulant vectors (the int8 file stores that kernel, as the float file does).
+DENSE_TYPES = (keras.layers.Dense, BlockCirculantDense)
+
+
+def is_attention(layer):
+    return type(layer) in ATTENTION_TYPES
+
+
+def num_queries(layer):
+    """The leading tokens an attention module's queries come from (None: all)."""
+    return 1 if type(layer) is ClassAttention else layer.num_queries
 
 
 def is_patch_conv(layer):
@@ -38,18 +56,15 @@ def find_targets(model, float_layers=None):
         if layer.name in float_layers:
             found_float.append(layer.name)
             continue
-        if type(layer) is MultiHeadSelfAttention and not layer.talking_heads:
-            targets.append(layer)
-        elif type(layer) is keras.layers.Dense or is_patch_conv(layer):
+        if is_attention(layer) or type(layer) in DENSE_TYPES or is_patch_conv(layer):
             targets.append(layer)
         elif layer.weights and not isinstance(layer, FLOAT_TYPES):
-            talking = " with talking heads" if getattr(layer, "talking_heads", False) else ""
-            unsupported.append(f"{layer.name} ({type(layer).__name__}{talking})")
+            unsupported.append(f"{layer.name} ({type(layer).__name__})")
     if unsupported:
         raise ValueError(
-            f"quantize_vit cannot quantize these layers of '{model.name}' yet: {', '.join(unsupported)}. It handles "
-            f"Dense, patch-embedding Conv2D and MultiHeadSelfAttention without talking heads; pass "
-            f"float_layers=[...] with those names to leave them float."
+            f"quantize_vit cannot quantize these layers of '{model.name}': {', '.join(unsupported)}. It handles "
+            f"Dense, BlockCirculantDense, patch-embedding Conv2D, MultiHeadSelfAttention (talking heads "
+            f"included) and ClassAttention. Fix: pass float_layers=[...] with those names to leave them float."
         )
     if not targets:
         raise ValueError(f"'{model.name}' has nothing quantize_vit can quantize (no Dense, patch Conv2D or "
@@ -93,19 +108,30 @@ def attention_operands(layer, x):
     """The float operands of one attention module on its input tokens `x` (N, T, D), as its `call` computes them.
 
     Returns a dict with `x`, the scaled `q` `(N, H, T, d)`, `k_t` `(N, H, d, T)`, `v`, the softmax
-    `attention` `(N, H, T, T)` and the projection input `proj_in` `(N, T, D)`.
+    `attention` `(N, H, Q, T)` (the input of the second product: after CaiT's talking-heads mix) and the
+    projection input `proj_in` `(N, Q, D)`; Q is T, or the query count of a class attention (1) or of a
+    slimmed block. The talking-heads mixes (`proj_l`, `proj_w`) stay float.
     """
-    def linear(dense):
+    def linear(dense, tokens):
         kernel, bias = dense_operands(dense)
-        return x @ kernel if bias is None else x @ kernel + bias
+        return tokens @ kernel if bias is None else tokens @ kernel + bias
 
-    heads = layer.num_heads
-    q = keras.ops.convert_to_numpy(split_heads(linear(layer.q) * np.float32(layer.scale), heads))
-    k_t = keras.ops.convert_to_numpy(split_heads(linear(layer.k), heads)).transpose(0, 1, 3, 2)
-    v = keras.ops.convert_to_numpy(split_heads(linear(layer.v), heads))
+    def mix(dense, scores):
+        return keras.ops.convert_to_numpy(MultiHeadSelfAttention._mix_heads(dense, scores)).astype(np.float32)
+
+    heads, queries = layer.num_heads, num_queries(layer)
+    talking = getattr(layer, "talking_heads", False)
+    x_q = x if queries is None else x[:, :queries]
+    q = keras.ops.convert_to_numpy(split_heads(linear(layer.q, x_q) * np.float32(layer.scale), heads))
+    k_t = keras.ops.convert_to_numpy(split_heads(linear(layer.k, x), heads)).transpose(0, 1, 3, 2)
+    v = keras.ops.convert_to_numpy(split_heads(linear(layer.v, x), heads))
     logits = q @ k_t
+    if talking:
+        logits = mix(layer.proj_l, logits)
     attention = np.exp(logits - logits.max(axis=-1, keepdims=True))
     attention = (attention / attention.sum(axis=-1, keepdims=True)).astype(np.float32)
+    if talking:
+        attention = mix(layer.proj_w, attention)
     proj_in = keras.ops.convert_to_numpy(merge_heads(attention @ v)).astype(np.float32)
     return dict(x=x, q=q.astype(np.float32), k_t=k_t.astype(np.float32), v=v.astype(np.float32),
                 attention=attention, proj_in=proj_in)
