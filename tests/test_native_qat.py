@@ -180,3 +180,18 @@ def test_bad_inputs_name_the_problem_and_the_fix():
         prepare_native_qat(no_products, np.zeros((2, 4), np.float32)[:, None, None, :])
     with pytest.raises(ValueError, match=r"has no QAT layer"):
         export_native_qat(model)
+
+
+def test_ptq_init_sets_cait_class_attention_ranges_from_the_searched_intervals():
+    from keras_hire.methods.quantization import quantize_vit
+
+    model, images = _tiny("cait"), _images()
+    intervals = quantize_vit(model, images, bits=8, grid_size=4, max_rounds=1).intervals
+    qat = prepare_native_qat(model, images, init="ptq", ptq_intervals=intervals)
+    attention = qat.get_layer("blocks_token_only.0.attn")
+    k_delta = intervals["blocks_token_only.0.attn.matmul_qk"].weight
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(attention.k.output_range), [-128 * k_delta, 127 * k_delta],
+                               rtol=1e-6)
+    v_delta = intervals["blocks_token_only.0.attn.matmul_av"].weight
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(attention.v.output_range), [-128 * v_delta, 127 * v_delta],
+                               rtol=1e-6)
