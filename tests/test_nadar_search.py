@@ -81,6 +81,21 @@ def test_expected_macs_lie_between_the_backbone_and_the_costliest_cells():
     assert float(model.expected_macs()) == pytest.approx(model.backbone_macs, rel=1e-3)
 
 
+def test_the_searched_backbone_is_a_digits_cnn_that_the_hybrid_starts_from(tmp_path):
+    model = _search(stem_width=4)
+    x, _ = _batch(4)
+    backbone = model.backbone()
+    assert backbone.name == "digits_cnn"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(backbone(x)),
+                               keras.ops.convert_to_numpy(model.backbone_logits(x)), atol=1e-5)
+    path = str(tmp_path / "model.keras")
+    backbone.save(path)  # what the search run writes as model.keras
+    hybrid = create_model("nadar_hybrid_digits", genotype=model.genotype(), widths=(8, 16), stem_width=4)
+    weighted = sum(1 for layer in backbone.layers if layer.weights)  # stem, 2 x (reduce, mix) as conv + BN, fc
+    assert weighted == 11 and f"copied {weighted} layers" in load_initial_weights(hybrid, path)
+    np.testing.assert_array_equal(hybrid.get_layer("block2.mix.conv").kernel, backbone.get_layer("block2.mix.conv").kernel)
+
+
 def test_genotype_discretises_to_a_registered_hybrid_that_keeps_a_trained_backbone(tmp_path):
     model = _search()
     strong = np.zeros(model.alphas.shape, "float32")

@@ -116,6 +116,7 @@ class DilationSearch(keras.Model):
                                  f"multiple of 2 * partial = {2 * partial}. Fix: widths that are multiples of "
                                  f"{2 * partial * nodes}.")
         self.widths, self.nodes, self.partial = tuple(int(w) for w in widths), int(nodes), int(partial)
+        self.stem_width, self.num_classes, self.image_shape = int(stem_width), int(num_classes), tuple(input_shape)
         self.epsilon, self.step_size, self.steps = float(epsilon), float(step_size), int(steps)
         self.rho, self.constraint = float(rho), bool(constraint)
         self.flops_alpha, self.flops_beta, self.seed = float(flops_alpha), float(flops_beta), int(seed)
@@ -274,12 +275,17 @@ class DilationSearch(keras.Model):
         return tuple(genotype)
 
     def backbone(self):
-        """The backbone alone as one functional model named like `digits_cnn` (the clean base learner)."""
-        inputs = keras.Input(self.stem.input_shape[1:], name="images")
-        z = self.stem(inputs)
-        for block in self.blocks:
-            z = block(z)
-        return keras.Model(inputs, self.head(z), name="dilation_search_backbone")
+        """The backbone alone, the clean base learner, as the registered `digits_cnn` with its weights: the
+        hybrid (`nadar_hybrid_digits`) and `digits_cnn` runs take it as `--init_checkpoint` by layer name."""
+        from keras_hire.models import create_model
+
+        model = create_model("digits_cnn", widths=self.widths, stem_width=self.stem_width,
+                             num_classes=self.num_classes, input_shape=self.image_shape)
+        trained = {layer.name: layer for part in (self.stem, *self.blocks, self.head) for layer in part.layers}
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(trained[layer.name].get_weights())
+        return model
 
 
 def search(config, strategy=None):
@@ -322,7 +328,7 @@ def search(config, strategy=None):
               "betas": keras.ops.convert_to_numpy(model.betas).round(4).tolist(),
               "constraint": config.constraint,
               "hybrid_kwargs": {"genotype": [list(pair) for pair in genotype],
-                                "widths": list(model.widths)}}
+                                "widths": list(model.widths), "stem_width": model.stem_width}}
     if is_chief():
         atomic_write_text(os.path.join(config.train.model_dir, "genotype.json"), json.dumps(result, indent=2))
     return result
