@@ -93,7 +93,8 @@ def test_the_searched_backbone_is_a_digits_cnn_that_the_hybrid_starts_from(tmp_p
     hybrid = create_model("nadar_hybrid_digits", genotype=model.genotype(), widths=(8, 16), stem_width=4)
     weighted = sum(1 for layer in backbone.layers if layer.weights)  # stem, 2 x (reduce, mix) as conv + BN, fc
     assert weighted == 11 and f"copied {weighted} layers" in load_initial_weights(hybrid, path)
-    np.testing.assert_array_equal(hybrid.get_layer("block2.mix.conv").kernel, backbone.get_layer("block2.mix.conv").kernel)
+    np.testing.assert_array_equal(hybrid.get_layer("block2.mix.conv").kernel,
+                                  backbone.get_layer("block2.mix.conv").kernel)
 
 
 def test_genotype_discretises_to_a_registered_hybrid_that_keeps_a_trained_backbone(tmp_path):

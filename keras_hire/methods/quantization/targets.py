@@ -107,7 +107,7 @@ def patch_operands(layer, images):
 def attention_operands(layer, x):
     """The float operands of one attention module on its input tokens `x` (N, T, D), as its `call` computes them.
 
-    Returns a dict with `x`, the scaled `q` `(N, H, T, d)`, `k_t` `(N, H, d, T)`, `v`, the softmax
+    Returns a dict with `x`, the scaled `q` `(N, H, Q, d)`, `k_t` `(N, H, d, T)`, `v`, the softmax
     `attention` `(N, H, Q, T)` (the input of the second product: after CaiT's talking-heads mix) and the
     projection input `proj_in` `(N, Q, D)`; Q is T, or the query count of a class attention (1) or of a
     slimmed block. The talking-heads mixes (`proj_l`, `proj_w`) stay float.
