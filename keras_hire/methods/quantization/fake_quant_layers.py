@@ -135,8 +135,9 @@ class FakeQuantAttention(MultiHeadSelfAttention):
     Softmax and CaiT's talking-heads mixes (`proj_l` before the softmax, `proj_w` after) stay float; the
     second product's input is the mixed attention. `intervals` maps each of `ATTENTION_OPS` to
     `[input_delta, weight_delta]`; for "matmul_qk" these are the intervals of the scaled q and of k,
-    for "matmul_av" of the attention probabilities and of v. The float sublayers `q`, `k`, `v`, `proj` hold the weights, so a float
-    layer's weights load unchanged; `{op}_correction` hold the bias corrections of the linear ops.
+    for "matmul_av" of the attention probabilities and of v. The float sublayers `q`, `k`, `v`, `proj`
+    hold the weights, so a float layer's weights load unchanged; `{op}_correction` hold the bias
+    corrections of the linear ops.
 
     Args:
         intervals: dict op -> `[input_delta, weight_delta]` (floats or None for float).
