@@ -123,15 +123,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         q = split_heads(self.q(queries) * self.scale, self.num_heads)  # the converter folds the scale into q
         k = ops.transpose(split_heads(self.k(x), self.num_heads), (0, 1, 3, 2))
         v = split_heads(self.v(x), self.num_heads)
-        logits = ops.matmul(q, k)  # (batch, heads, tokens, tokens)
+        attention = self._probabilities(ops.matmul(q, k), training)  # (batch, heads, queries, tokens)
+        y = merge_heads(ops.matmul(attention, v))
+        return self.proj_drop(self.proj(y), training=training), attention
+
+    def _probabilities(self, logits, training):
+        """Softmax of the logits (with talking heads: mixed across heads before and after), then dropout."""
         if self.talking_heads:
             logits = self._mix_heads(self.proj_l, logits)
         attention = ops.softmax(logits, axis=-1)
         if self.talking_heads:
             attention = self._mix_heads(self.proj_w, attention)
-        attention = self.attn_drop(attention, training=training)
-        y = merge_heads(ops.matmul(attention, v))
-        return self.proj_drop(self.proj(y), training=training), attention
+        return self.attn_drop(attention, training=training)
 
     @staticmethod
     def _mix_heads(dense, x):

@@ -190,13 +190,7 @@ class FakeQuantAttention(MultiHeadSelfAttention):
         q = split_heads(fake_quant(self._linear("q", queries, self.scale), q_delta, self.bits), self.num_heads)
         k = split_heads(fake_quant(self._linear("k", x), k_delta, self.bits), self.num_heads)
         v = split_heads(fake_quant(self._linear("v", x), v_delta, self.bits), self.num_heads)
-        logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        if self.talking_heads:
-            logits = self._mix_heads(self.proj_l, logits)
-        attention = ops.softmax(logits, axis=-1)
-        if self.talking_heads:
-            attention = self._mix_heads(self.proj_w, attention)
-        attention = self.attn_drop(attention, training=training)
+        attention = self._probabilities(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), training)
         y = merge_heads(ops.matmul(fake_quant(attention, a_delta, self.bits), v))
         y = fake_quant_range(self._linear("proj", y), self.output_range)
         return self.proj_drop(y, training=training), attention
