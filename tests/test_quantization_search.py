@@ -6,6 +6,9 @@ import pytest
 from keras_hire.methods.quantization import pearson_similarity, search_intervals, uniform_quantize
 from keras_hire.methods.quantization.search import max_abs_delta
 
+# An overflow or NaN inside the candidate scoring means a candidate was scored on garbage.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 
 def heavy_tailed_problem(seed=0):
     rng = np.random.default_rng(seed)
@@ -98,3 +101,22 @@ def test_scoring_a_token_sample_scores_those_rows_on_the_full_grid():
     quantized = uniform_quantize(scored, outcome.input_delta, 4) @ uniform_quantize(kernel, outcome.weight_delta, 4)
     expected = np.mean([pearson_similarity(o, q) for o, q in zip(scored @ kernel, quantized)])
     assert outcome.objective == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["pearson", "cosine"])
+def test_candidate_scores_keep_float64_precision_where_candidates_differ_in_the_sixth_decimal(metric):
+    from keras_hire.methods.quantization.search import batched_similarity
+
+    rng = np.random.default_rng(6)
+    o = (rng.normal(size=(5, 64, 96)) * 3 + 2).astype(np.float32)  # a large mean, as after a bias
+    noise = rng.normal(size=(4, *o.shape))
+    o_hat = (o + noise * np.array([1e-3, 2e-3, 3e-3, 5e-2])[:, None, None, None] + 0.01).astype(np.float32)
+    ref = o.reshape(5, -1).astype(np.float64)
+    cand = o_hat.reshape(4, 5, -1).astype(np.float64)
+    if metric == "pearson":
+        ref, cand = ref - ref.mean(1, keepdims=True), cand - cand.mean(2, keepdims=True)
+    textbook = ((ref * cand).sum(-1) / np.sqrt((ref * ref).sum(-1) * (cand * cand).sum(-1))).mean(1)
+    scores = batched_similarity(o, o_hat, metric)
+    assert 1 - textbook[0] < 1e-5  # the regime of the search: scores within 1e-5 of 1
+    np.testing.assert_allclose(scores, textbook, rtol=0, atol=1e-9)
+    assert list(np.argsort(scores)) == list(np.argsort(textbook))

@@ -157,7 +157,8 @@ def quantize_vit(model, calibration_images, bits=8, mixed_precision=False, metho
                 found[name] = outcome
                 if progress is not None:
                     progress(f"{name} ({width} bits): objective {outcome.objective:.6f} "
-                             f"(max-abs {outcome.objective_max_abs:.6f}), {outcome.rounds} round(s)"
+                             f"(max-abs {outcome.objective_max_abs:.6f}), {outcome.rounds} round(s), "
+                             f"{time.perf_counter() - started:.0f} s elapsed"
                              + (" [restored from the saved state]" if restored else ""))
         return found
 

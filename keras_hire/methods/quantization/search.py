@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from keras_hire.methods.quantization.functions import check_bits
+from keras_hire.methods.quantization.parallel_blocks import BLOCK_ELEMENTS, for_blocks
 
 # Elements of the candidate-output stack evaluated at once: bounds memory at ~256 MB of float64.
 _CANDIDATE_BUDGET = 1 << 25
@@ -58,12 +59,68 @@ def max_abs_delta(x, bits):
     return peak / (2 ** (bits - 1) - 1) if peak > 0 else 1.0
 
 
-def _quantize(x, delta, bits):
-    # float32 like the fake-quantized Keras model; np.round is half to even as tf.round.
-    return np.clip(np.round(x / np.float32(delta)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) * np.float32(delta)
+def _quantize(x, delta, bits, out=None):
+    """Eq. 8 in float32, like the fake-quantized Keras model (rint is half to even, as tf.round); in place
+    into `out` when given, since the search quantizes one operand once per candidate."""
+    delta = np.float32(delta)
+    x = np.ascontiguousarray(x, np.float32)
+    out = np.empty(x.shape, np.float32) if out is None else out
+    if out.shape != x.shape or not out.flags.c_contiguous:  # the blocks write through a flat view of `out`
+        raise ValueError(f"_quantize needs a C-contiguous out of shape {x.shape}; received {out.shape}.")
+    source, target = x.reshape(-1), out.reshape(-1)
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def block(start, stop):
+        part = target[start:stop]
+        np.divide(source[start:stop], delta, out=part)
+        np.rint(part, out=part)
+        np.maximum(part, low, out=part)
+        np.minimum(part, high, out=part)
+        part *= delta
+
+    for_blocks(block, source.size)
+    return out
 
 
 METRICS = ("pearson", "cosine")
+
+
+class _Similarity:
+    """The mean over images of the Pearson (or cosine) similarity of candidate outputs to one reference.
+
+    The reference's statistics are computed once. A candidate is scored through its difference to the
+    reference: the sums that remain (its covariance with the reference, its own square) are small next to
+    the reference's variance, so summing them in float32 moves the similarity by ~1e-10 against an
+    all-float64 computation, at a third of its cost.
+    """
+
+    def __init__(self, reference, metric):
+        n = reference.shape[0]
+        self.reference = reference.reshape(n, -1).astype(np.float32)
+        centred = self.reference.astype(np.float64)
+        self.centre = metric == "pearson"
+        if self.centre:
+            centred = centred - centred.mean(axis=1, keepdims=True)
+        self.variance = np.einsum("nm,nm->n", centred, centred)
+        self.centred = centred.astype(np.float32)
+
+    def __call__(self, outputs, offset=None):
+        """`(C,)` scores of `outputs` `(C, N, ...)` (+ `offset`, broadcast over the last axis); `outputs` is
+        overwritten with the differences to the reference."""
+        n, m = self.reference.shape
+        diff = outputs.reshape(len(outputs), n, m)
+        target = self.reference
+        if offset is not None:
+            target = (target.reshape(outputs.shape[1:]) - offset).reshape(n, m)
+        np.subtract(diff, target, out=diff)
+        covariance = np.matmul(diff.transpose(1, 0, 2), self.centred[:, :, None])[..., 0].T.astype(np.float64)
+        square = np.einsum("cnm,cnm->cn", diff, diff).astype(np.float64)
+        if self.centre:
+            square = square - diff.sum(axis=2).astype(np.float64) ** 2 / m
+        numerator = self.variance + covariance
+        denominator = np.sqrt(self.variance * np.maximum(self.variance + 2 * covariance + square, 0.0))
+        safe = np.where(denominator > 0, denominator, 1.0)
+        return np.where(denominator > 0, numerator / safe, 0.0).mean(axis=1)
 
 
 def batched_similarity(o, o_hat, metric="pearson"):
@@ -72,16 +129,7 @@ def batched_similarity(o, o_hat, metric="pearson"):
     `o` is `(N, ...)`, `o_hat` `(C, N, ...)` (C candidates); returns `(C,)`. Cosine is Pearson without
     centering.
     """
-    n = o.shape[0]
-    ref = o.reshape(n, -1).astype(np.float64)
-    cand = o_hat.reshape(o_hat.shape[0], n, -1).astype(np.float64)
-    if metric == "pearson":
-        ref = ref - ref.mean(axis=1, keepdims=True)
-        cand = cand - cand.mean(axis=2, keepdims=True)
-    numerator = np.einsum("nm,cnm->cn", ref, cand)
-    denominator = np.sqrt(np.einsum("nm,nm->n", ref, ref)[None] * np.einsum("cnm,cnm->cn", cand, cand))
-    safe = np.where(denominator > 0, denominator, 1.0)
-    return np.where(denominator > 0, numerator / safe, 0.0).mean(axis=1)
+    return _Similarity(np.asarray(o), metric)(np.array(o_hat, np.float32))
 
 
 def mean_ranking_loss(sign, o_hat_rows, theta):
@@ -90,11 +138,27 @@ def mean_ranking_loss(sign, o_hat_rows, theta):
     The sum of Eq. 13 grows with the number of rows and pairs; averaging keeps gamma = 0.1 on the
     scale of the Pearson term (which is in [-1, 1]) whatever the number of tokens and images.
     """
-    width = o_hat_rows.shape[-1]
-    upper = np.triu(np.ones((width, width), dtype=bool), k=1)
-    diff = o_hat_rows[..., :, None] - o_hat_rows[..., None, :]
-    hinge = np.maximum(0.0, theta - diff * sign[None])
-    return hinge[..., upper].mean(axis=(-1, -2))
+    candidates, rows, width = o_hat_rows.shape
+    # The hinge is symmetric in (i, j) and equals theta on the diagonal, so the sum over i < j is half the
+    # full sum less the diagonal. It is built in place, a few rows at a time so that each block stays in cache.
+    block = max(1, BLOCK_ELEMENTS // (width * width))
+
+    def hinge_sum(start, stop):  # over a range of (candidate, row) pairs
+        hinge = np.empty((block, width, width), np.float32)
+        values = o_hat_rows.reshape(-1, width)[start:stop]
+        part = hinge[:len(values)]
+        np.subtract(values[:, :, None], values[:, None, :], out=part)
+        index = np.arange(start, stop) % rows
+        if index[0] + len(index) <= rows:
+            part *= sign[index[0]:index[0] + len(index)]
+        else:
+            part *= sign[index]
+        np.subtract(np.float32(theta), part, out=part)
+        np.maximum(part, 0.0, out=part)
+        return part.sum(axis=-1).sum(axis=-1, dtype=np.float64)  # pairwise float32 along each row
+
+    per_row = np.concatenate(for_blocks(hinge_sum, candidates * rows, block)).reshape(candidates, rows)
+    return (per_row.sum(axis=1) - rows * width * theta) / (rows * width * (width - 1))
 
 
 def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.5, high=1.2, ranking_weight=0.0,
@@ -164,25 +228,41 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
             rows = np.sort(np.random.default_rng(seed).choice(flat.shape[0], int(ranking_rows), replace=False))
         sign = np.sign(flat[rows][:, :, None] - flat[rows][:, None, :])
 
-    def objective(o_hat):  # o_hat: (C, N, ...)
-        value = batched_similarity(reference, o_hat, metric)
+    similarity = _Similarity(reference, metric)
+    matrix = b.ndim == 2  # a weight: one 2-D GEMM over every image's rows (twice as fast as a batched one)
+
+    def product(a_q, b_q, out):
+        if matrix:
+            np.matmul(a_q.reshape(-1, a_q.shape[-1]), b_q, out=out.reshape(-1, b_q.shape[-1]))
+        else:
+            np.matmul(a_q, b_q, out=out)
+
+    def offset_of(correction):
+        if bias is None:
+            return correction
+        return bias if correction is None else bias + correction
+
+    def objective(products, offset):  # products: (C, N, ...), offset: (out,) or None; products are consumed
+        value = 0.0
         if ranking_weight:
-            value = value - ranking_weight * mean_ranking_loss(sign, o_hat.reshape(len(o_hat), -1,
-                                                                                   o_hat.shape[-1])[:, rows], theta)
-        return value
+            flat = products.reshape(len(products), -1, products.shape[-1])[:, rows]
+            value = -ranking_weight * mean_ranking_loss(sign, flat if offset is None else flat + offset, theta)
+        return value + similarity(products, offset)
 
-    def outputs(a_q, b_q, correction):
-        o_hat = np.matmul(a_q, b_q)
-        if bias is not None:
-            o_hat = o_hat + bias
-        return o_hat if correction is None else o_hat + correction
+    def outputs(a_q, b_q):
+        return np.matmul(a_q, b_q) if bias is None else np.matmul(a_q, b_q) + bias
 
-    def best(deltas, make_output):
-        """The best of `deltas` (the first is the current value, kept on ties) and its objective."""
+    def best(deltas, fill, correction):
+        """The best of `deltas` (the first is the current value, kept on ties) and its objective;
+        `fill(delta, out)` writes a candidate's product into `out`."""
         per_candidate = max(1, _CANDIDATE_BUDGET // reference.size)
+        chunk = np.empty((min(per_candidate, len(deltas)), *reference.shape), np.float32)
         scores = []
         for start in range(0, len(deltas), per_candidate):
-            scores.append(objective(np.stack([make_output(d) for d in deltas[start:start + per_candidate]])))
+            part = deltas[start:start + per_candidate]
+            for slot, delta in zip(chunk, part):
+                fill(delta, slot)
+            scores.append(objective(chunk[:len(part)], offset_of(correction)))
         scores = np.concatenate(scores)
         index = int(np.argmax(scores))
         return float(deltas[index]), float(scores[index])
@@ -198,10 +278,12 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
         return -(terms["e_w_x"] + terms["e_x_w"] + terms["e_x_e_w"]).astype(np.float32), terms
 
     def state_score(delta_a, delta_b, correction):
-        return float(objective(outputs(_quantize(a, delta_a, bits), _quantize(b, delta_b, bits), correction)[None])[0])
+        return best([delta_a], lambda d, out: product(_quantize(a, d, bits), _quantize(b, delta_b, bits), out),
+                    correction)[1]
 
     # A state is a pair of intervals with its own correction; the best state seen is returned, starting with
     # max-abs, so the result is never worse than max-abs even when a re-estimated correction lowers the score.
+    a_buffer, b_buffer = np.empty(a.shape, np.float32), np.empty(b.shape, np.float32)  # per candidate
     delta_a, delta_b = base_a, base_b
     correction, terms = corrected(delta_a, delta_b)
     objective_max_abs = state_score(delta_a, delta_b, correction)
@@ -211,10 +293,10 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
         previous = (delta_a, delta_b)
         a_q = _quantize(a, delta_a, bits)
         delta_b, _ = best([delta_b, *(factors * base_b)],
-                          lambda d: outputs(a_q, _quantize(b, d, bits), correction))
+                          lambda d, out: product(a_q, _quantize(b, d, bits, b_buffer), out), correction)
         b_q = _quantize(b, delta_b, bits)
         delta_a, score = best([delta_a, *(factors * base_a)],
-                              lambda d: outputs(_quantize(a, d, bits), b_q, correction))
+                              lambda d, out: product(_quantize(a, d, bits, a_buffer), b_q, out), correction)
         correction, terms = corrected(delta_a, delta_b)
         if correction is not None:
             score = state_score(delta_a, delta_b, correction)
@@ -225,7 +307,7 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
             break
     score, delta_a, delta_b, correction, terms = best_state
 
-    uncorrected = outputs(_quantize(a, delta_a, bits), _quantize(b, delta_b, bits), None)
+    uncorrected = outputs(_quantize(a, delta_a, bits), _quantize(b, delta_b, bits))
     channel_axes = tuple(range(uncorrected.ndim - 1))
     error = (uncorrected - reference).mean(axis=channel_axes, dtype=np.float64)  # on the scored rows
     return SearchOutcome(
