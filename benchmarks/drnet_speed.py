@@ -5,8 +5,11 @@ file, and the average per-image latency of a trained DRNet against its full-reso
         --num_images=300 --output=benchmarks/results/drnet_speed
 
 Part 1 (always): DR-ResNet-50 (random weights, 1000 classes) at 224/168/112 with the official
-predictor at 128: each signature's median latency, its MACs and the file size against one
-single-resolution file. Part 2 (with --drnet): over --num_images held-out digits, the mean latency
+predictor at 128: each signature's median latency over alternating sweeps, its MACs and the file size against one
+single-resolution file, and, for each of the paper's average-MAC operating points (Table 3: 2.3, 2.7,
+3.2 and 3.7 G), the range of expected per-image latency over every mix of resolutions that averages
+those MACs (predictor + chosen signature, from the medians; the paper gives no per-resolution mix).
+Part 2 (with --drnet): over --num_images held-out digits, the mean latency
 of predictor + chosen `classify_<r>` (what `DRNetRunner.classify` runs) against `classify_<largest>`
 alone, beside the MAC reduction. Times are medians of --runs invokes in one process, so the ratios
 compare like with like on this machine.
@@ -23,7 +26,8 @@ from absl import app, flags  # noqa: E402
 
 flags.DEFINE_string("drnet", None, "A trained DRNet .keras file (training/drnet.py's stage2/model.keras).")
 flags.DEFINE_integer("num_images", 300, "Held-out images of part 2.")
-flags.DEFINE_integer("runs", 20, "Timed invokes per signature (part 1).")
+flags.DEFINE_integer("runs", 20, "Timed invokes per signature and sweep (part 1).")
+flags.DEFINE_integer("sweeps", 5, "Alternating sweeps over the signatures (part 1); medians are reported.")
 flags.DEFINE_integer("threads", 1, "Interpreter threads.")
 flags.DEFINE_bool("resnet50", True, "Run part 1 (DR-ResNet-50).")
 flags.DEFINE_string("output", "benchmarks/results/drnet_speed", "Output stem (.json, .md).")
@@ -44,9 +48,43 @@ def signature_ms(runner, image, runs):
     return float(np.median(times))
 
 
+PAPER_AVERAGE_GMACS = (2.3, 2.7, 3.2, 3.7)  # DR-ResNet-50, Table 3 (alpha = 2.0, 2.5, 3.0, 3.5)
+
+
+def latency_range_at(signatures, resolutions, target_macs):
+    """(least, most) expected ms per image over mixes of `resolutions` whose average MACs (predictor
+    included) equal `target_macs`. Both are linear in the mix, so the extremes lie on mixes of two
+    resolutions; None when no mix reaches the target."""
+    predictor = signatures["predictor"]
+    chosen = [signatures[f"classify_{r}"] for r in resolutions]
+    points = [(predictor["macs"] + row["macs"], predictor["ms"] + row["ms"]) for row in chosen]
+    latencies = []
+    for low_macs, low_ms in points:
+        for high_macs, high_ms in points:
+            if low_macs <= target_macs <= high_macs and high_macs > low_macs:
+                share = (high_macs - target_macs) / (high_macs - low_macs)
+                latencies.append(share * low_ms + (1 - share) * high_ms)
+    return (min(latencies), max(latencies)) if latencies else None
+
+
+def operating_points(signatures, resolutions):
+    full = signatures[f"classify_{resolutions[0]}"]
+    rows = []
+    for gmacs in PAPER_AVERAGE_GMACS:
+        span = latency_range_at(signatures, resolutions, gmacs * 1e9)
+        if span is not None:
+            mac_cut = 1 - gmacs * 1e9 / full["macs"]
+            cuts = [1 - ms / full["ms"] for ms in span]
+            rows.append({"avg_gmacs": gmacs, "mac_reduction": mac_cut, "ms_range": list(span),
+                         "latency_reduction_range": [min(cuts), max(cuts)],
+                         "goal_met": bool(min(cuts) >= 0.8 * mac_cut)})
+    return rows
+
+
 def resnet50_part(results):
     import numpy as np
 
+    from keras_hire.benchmark.sweeps import alternate, medians, progress
     from keras_hire.export import DRNetRunner, export_drnet, to_tflite
     from keras_hire.methods.dynamic_resolution import DRNet, resolution_costs, resolution_predictor
     from keras_hire.models.dr_resnet import DRResNet
@@ -58,14 +96,15 @@ def resnet50_part(results):
     flatbuffer = export_drnet(drnet)
     runner = DRNetRunner(flatbuffer, num_threads=FLAGS.threads)
     image = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
-    rows = {"predictor": {"macs": count_macs(predictor), "ms": signature_ms(runner.runners["predictor"], image,
-                                                                             FLAGS.runs)}}
-    for index, size in enumerate(classifier.resolutions):
-        rows[f"classify_{size}"] = {"macs": count_macs(classifier.classifier_at(index)),
-                                    "ms": signature_ms(runner.runners[f"classify_{size}"], image, FLAGS.runs)}
+    names = ["predictor", *(f"classify_{size}" for size in classifier.resolutions)]
+    measures = {name: lambda n=name: signature_ms(runner.runners[n], image, FLAGS.runs) for name in names}
+    latency = medians(alternate(measures, FLAGS.sweeps, lambda s, _: progress(f"sweep {s + 1}/{FLAGS.sweeps} done")))
+    models = [predictor, *(classifier.classifier_at(i) for i in range(len(classifier.resolutions)))]
+    rows = {name: {"macs": count_macs(model), "ms": latency[name]} for name, model in zip(names, models)}
     single = len(to_tflite(classifier.classifier_at(0)))
     results["resnet50"] = {"signatures": rows, "file_bytes": len(flatbuffer), "single_classifier_bytes": single,
-                           "m_separate_bytes_estimate": 3 * single + len(to_tflite(predictor))}
+                           "m_separate_bytes_estimate": 3 * single + len(to_tflite(predictor)),
+                           "operating_points": operating_points(rows, classifier.resolutions)}
 
 
 def digits_part(results):
@@ -121,7 +160,14 @@ def main(argv):
         lines += [f"| {name} | {row['macs'] / 1e9:.3f} | {row['ms']:.1f} |" for name, row in part["signatures"].items()]
         lines += ["", f"File: {part['file_bytes'] / 1e6:.1f} MB (one classifier alone: "
                   f"{part['single_classifier_bytes'] / 1e6:.1f} MB; m separate files + predictor: "
-                  f"{part['m_separate_bytes_estimate'] / 1e6:.1f} MB).", ""]
+                  f"{part['m_separate_bytes_estimate'] / 1e6:.1f} MB).", "",
+                  "| average GMACs (paper) | MAC cut | expected ms per image | latency cut | goal (>= 0.8x) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {p['avg_gmacs']:.1f} | {100 * p['mac_reduction']:.1f}% | {p['ms_range'][0]:.1f}-"
+                  f"{p['ms_range'][1]:.1f} | {100 * p['latency_reduction_range'][0]:.1f}-"
+                  f"{100 * p['latency_reduction_range'][1]:.1f}% | {'met' if p['goal_met'] else 'not met'} |"
+                  for p in part["operating_points"]]
+        lines += [""]
     if "digits" in results:
         part = results["digits"]
         lines += ["| digits DRNet | mean ms per image | avg MACs |", "|---|---|---|",
