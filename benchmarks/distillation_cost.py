@@ -129,9 +129,9 @@ def main():
                   "soft_over_student": by_mode["soft"]["median_step_s"] / by_mode["student"]["median_step_s"]}
     print(json.dumps(report, indent=2))
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as handle:
-            json.dump(report, handle, indent=2)
+        from keras_hire.utils.atomic import atomic_write_json
+
+        atomic_write_json(args.output, report)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ def main(_):
     import numpy as np
 
     from keras_hire.benchmark.coverage import format_not_delegated, xnnpack_coverage
+    from keras_hire.benchmark.machine import machine_description, machine_line
     from keras_hire.benchmark.sweeps import alternate, medians, progress
     from keras_hire.benchmark.timing import median_ms
     from keras_hire.benchmark.trained_like import perturb_normalization
@@ -68,12 +69,14 @@ def main(_):
                  size_mb=len(files[name]) / 1e6, not_delegated=coverage[name])
             for (name, threads), ms in latency.items()]
     lines = [f"{FLAGS.model}@{size}, LiteRT + XNNPACK, median of {FLAGS.sweeps} alternating sweeps; "
-             f"intervals: {FLAGS.search_method} ({FLAGS.calibration_images} images, {search_seconds:.0f} s)", "",
+             f"intervals: {FLAGS.search_method} ({FLAGS.calibration_images} images, {search_seconds:.0f} s)",
+             machine_line(), "",
              "| file | threads | ms | x float32 | MB | XNNPACK misses |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['file']} | {r['threads']} | {r['ms']:.1f} | {r['speedup']:.2f} | {r['size_mb']:.1f} | "
               f"{r['not_delegated']} |" for r in rows]
     atomic_write_json(FLAGS.output + ".json", dict(rows=rows, search_seconds=search_seconds,
-                                                   search_method=FLAGS.search_method))
+                                                   search_method=FLAGS.search_method,
+                                                   machine=machine_description()))
     atomic_write_text(FLAGS.output + ".md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -10,7 +10,6 @@ the ratios to clean training in the same run are the figures to read.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -48,6 +47,7 @@ def main():
     from keras_hire.methods.robustness.adversarial_training import AdversarialTraining
     from keras_hire.methods.robustness.search import DilationSearch
     from keras_hire.models import create_model
+    from keras_hire.utils.atomic import atomic_write_json, atomic_write_text
 
     images, labels = mnist_5k_arrays()["train"]
     order = np.random.RandomState(0).permutation(len(images))
@@ -73,13 +73,11 @@ def main():
     result = {"seconds_per_step": rows, "ratio_to_clean": {k: v / rows["clean"] for k, v in rows.items()},
               "pgd20_images_per_second": throughput, "batch_size": args.batch_size, "steps": args.steps,
               "cpu_count": os.cpu_count()}
-    with open(args.output, "w") as handle:
-        json.dump(result, handle, indent=2)
+    atomic_write_json(args.output, result)
     lines = ["| training step | s/step | x clean |", "|---|---|---|"]
     lines += [f"| {k} | {v:.3f} | {v / rows['clean']:.1f} |" for k, v in rows.items()]
     lines.append(f"\nPGD-20 evaluation: {throughput:.0f} images/s (digits_cnn, batch 128).")
-    with open(os.path.splitext(args.output)[0] + ".md", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    atomic_write_text(os.path.splitext(args.output)[0] + ".md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

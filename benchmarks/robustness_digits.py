@@ -35,6 +35,7 @@ def run_one(args, variant, seed):
     from keras_hire.methods.robustness import run
     from keras_hire.methods.robustness.config import NadarConfig
     from keras_hire.training import TrainConfig
+    from keras_hire.utils.atomic import atomic_write_json
 
     model, method = VARIANTS[variant]
     kwargs = json.loads(args.hybrid_kwargs.get(variant, "{}")) if model.startswith("nadar") else {}
@@ -54,8 +55,7 @@ def run_one(args, variant, seed):
     results = run.evaluate(config, verbose=0)
     results["epoch_seconds"] = [record.get("seconds") for record in
                                 report["history"]]
-    with open(done, "w") as handle:
-        json.dump(results, handle, indent=2)
+    atomic_write_json(done, results)
     print(f"[robustness_digits] {variant} seed {seed}: {run.summary_line(results)}", flush=True)
     return results
 
@@ -115,12 +115,12 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",")]
     os.makedirs(args.output_dir, exist_ok=True)
     rows = {variant: [run_one(args, variant, seed) for seed in seeds] for variant in variants}
+    from keras_hire.utils.atomic import atomic_write_json, atomic_write_text
+
     table = summarise(rows)
     base = args.results or os.path.join(args.output_dir, "results")
-    with open(base + ".json", "w") as handle:
-        json.dump({"settings": vars(args), "table": table, "runs": rows}, handle, indent=2, default=str)
-    with open(base + ".md", "w") as handle:
-        handle.write(markdown(table, args))
+    atomic_write_json(base + ".json", {"settings": vars(args), "table": table, "runs": rows})
+    atomic_write_text(base + ".md", markdown(table, args))
     print(markdown(table, args))
 
 
