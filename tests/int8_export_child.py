@@ -14,7 +14,7 @@ from keras_hire.benchmark.coverage import xnnpack_coverage
 from keras_hire.export import run_tflite, tflite_op_names
 from keras_hire.export.interpreter import make_interpreter
 from keras_hire.methods.quantization import quantize_vit
-from keras_hire.methods.quantization.int8_export import export_int8
+from keras_hire.methods.quantization.int8_export import _export_twin, export_int8
 from keras_hire.methods.quantization.int8_scales import match_int8_scales, read_int8_products
 from keras_hire.models import create_model
 
@@ -25,6 +25,20 @@ def op_input_dtypes(flatbuffer, op_name):
     tensors = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
     return [tensors[op["inputs"][0]]["dtype"].__name__ for op in interpreter._get_ops_details()
             if op["op_name"] == op_name]
+
+
+def chained_quantizations(flatbuffer):
+    """How many QUANTIZE ops read the output of another QUANTIZE (a value rounded twice)."""
+    interpreter = make_interpreter(flatbuffer, xnnpack=False)
+    ops = interpreter._get_ops_details()
+    quantized = {op["outputs"][0] for op in ops if op["op_name"] == "QUANTIZE"}
+    return sum(op["op_name"] == "QUANTIZE" and op["inputs"][0] in quantized for op in ops)
+
+
+def embedding_mean_error(twin, model, images):
+    """Max over tokens and channels of |mean over images of (twin - model) after the position embedding|."""
+    outputs = [keras.Model(m.inputs, m.get_layer("pos_embed").output)(images) for m in (twin, model)]
+    return float(np.abs(np.mean(keras.ops.convert_to_numpy(outputs[0] - outputs[1]), axis=0)).max())
 
 
 def family_facts(name, images, **overrides):
@@ -57,6 +71,7 @@ def main(out_path):
     file_logits = run_tflite(exported.flatbuffer, held_out)
     fake_logits = keras.ops.convert_to_numpy(result.model(held_out))
     twin_logits = keras.ops.convert_to_numpy(exported.model(held_out))
+    unfolded = _export_twin(result.model, exported.output_ranges, set())
     mixed = quantize_vit(model, images[:16], bits=6, mixed_precision=True, grid_size=6, max_rounds=1)
     try:
         export_int8(mixed, images[:16])
@@ -75,6 +90,9 @@ def main(out_path):
         "agreement": float(np.mean(file_logits.argmax(-1) == fake_logits.argmax(-1))),
         "max_diff_twin": float(np.abs(file_logits - twin_logits).max()),
         "logit_scale": float(np.abs(twin_logits).max()),
+        "chained_quantizations": chained_quantizations(exported.flatbuffer),
+        "embedding_mean_error": embedding_mean_error(exported.model, result.model, images[:16]),
+        "embedding_mean_error_unfolded": embedding_mean_error(unfolded, result.model, images[:16]),
         "mixed_error": mixed_error,
         "mixed_float_layers": mixed_float.float_layers,
         "mixed_bits": {layer.name: layer.bits for layer in mixed.model.layers if hasattr(layer, "bits")},

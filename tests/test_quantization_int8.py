@@ -68,6 +68,16 @@ def test_the_file_computes_what_the_keras_twin_computes(facts):
         assert low < high
 
 
+def test_softmax_is_rounded_once_to_the_searched_interval(facts):
+    # int8 softmax writes at 1/256; its float island's QUANTIZE goes straight to the A.V input scale.
+    assert facts["chained_quantizations"] == 0
+
+
+def test_the_position_embedding_absorbs_the_mean_requantization_error_of_the_tokens(facts):
+    assert facts["embedding_mean_error_unfolded"] > 1e-4
+    assert facts["embedding_mean_error"] < 1e-3 * facts["embedding_mean_error_unfolded"]
+
+
 @pytest.mark.parametrize("family", ["cait_s24", "aug_vit_small"])
 def test_cait_and_circulant_aug_vit_export_with_their_searched_scales(facts, family):
     found = facts["families"][family]

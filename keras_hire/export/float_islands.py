@@ -13,7 +13,10 @@ def float_islands(flatbuffer, op_names):
     softmax, so such an op splits the delegated graph and runs on LiteRT's reference kernel. Here
     each one gets float32 copies of its int8 activation tensors, a DEQUANTIZE before and a QUANTIZE
     after (both taken by XNNPACK), with the int8 tensors' own scales: the numbers are those of
-    dequantizing, the float op and requantizing.
+    dequantizing, the float op and requantizing. Where the new QUANTIZE feeds only a requantizing
+    QUANTIZE (int8 softmax has a fixed 1/256 output scale, which the converter then requantizes to
+    the next product's input scale), the two become one QUANTIZE to the final scale: the float
+    result is rounded once, as in the fake-quant model, not twice.
 
     Args:
         flatbuffer: `.tflite` bytes.
@@ -53,7 +56,7 @@ def float_islands(flatbuffer, op_names):
             op.outputs = np.asarray(outputs, np.int32)
             operators += [op] + after
             changed = True
-        subgraph.operators = operators
+        subgraph.operators = _fuse_requantizations(subgraph, schema, operators, _opcode(model, schema, "QUANTIZE"))
     if not changed:
         return flatbuffer
     import flatbuffers
@@ -61,6 +64,26 @@ def float_islands(flatbuffer, op_names):
     builder = flatbuffers.Builder(len(flatbuffer) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def _fuse_requantizations(subgraph, schema, operators, quantize):
+    """`operators` with each float->int8 QUANTIZE whose only consumer is an int8->int8 QUANTIZE fused into one."""
+    consumers = {}
+    for op in operators:
+        for index in op.inputs:
+            consumers.setdefault(int(index), []).append(op)
+    outputs = {int(i) for i in subgraph.outputs}
+    dropped = set()
+    for op in operators:
+        if op.opcodeIndex != quantize or subgraph.tensors[op.inputs[0]].type != schema.TensorType.FLOAT32:
+            continue
+        middle = int(op.outputs[0])
+        users = consumers.get(middle, [])
+        if middle in outputs or len(users) != 1 or users[0].opcodeIndex != quantize:
+            continue
+        op.outputs = np.asarray(users[0].outputs, np.int32)  # the middle int8 tensor is left unused
+        dropped.add(id(users[0]))
+    return [op for op in operators if id(op) not in dropped]
 
 
 def _has_data(model, tensor):
