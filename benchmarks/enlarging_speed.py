@@ -4,7 +4,9 @@ and the searched model of an enlarging run beside its compound-scaling baseline 
     python benchmarks/enlarging_speed.py                                   # ghostnet_100@224, s_ghostnet_b1@240
     python benchmarks/enlarging_speed.py --report=runs/enlarge/enlarging_report.json --sweeps=3
 
-MACs are not latency (Efficient-AI-Backbones#1): the table puts both side by side. The int8 files are
+MACs are not latency (Efficient-AI-Backbones#1): the table puts both side by side. Weights are random with
+trained-like BatchNorms (`perturb_normalization`: at initialisation the activations vanish through the
+depth, and the int8 head's `+3` ADD then gets a scale ratio XNNPACK refuses); the int8 files are
 calibrated on random images (speed does not depend on the weights). Files are timed alternately over
 --sweeps sweeps (the machine's speed moves); each figure is the median over sweeps of the per-sweep
 median of --runs invokes. Writes <output>.json and <output>.md.
@@ -30,6 +32,7 @@ FLAGS = flags.FLAGS
 
 def _models():
     import keras_hire
+    from keras_hire.benchmark.trained_like import perturb_normalization
     from keras_hire.methods.enlarging.space import EnlargeState
 
     models = {name: keras_hire.models.create_model(name) for name in FLAGS.models}
@@ -41,7 +44,7 @@ def _models():
             models[f"enlarged_{arm}"] = keras_hire.models.GhostNet(
                 **state.model_kwargs(), num_classes=10, input_shape=(state.resolution, state.resolution, 3),
                 name=f"enlarged_{arm}")
-    return models
+    return {name: perturb_normalization(model) for name, model in models.items()}
 
 
 def main(argv):
@@ -49,6 +52,7 @@ def main(argv):
     import numpy as np
 
     from keras_hire.benchmark.coverage import format_not_delegated, xnnpack_coverage
+    from keras_hire.benchmark.machine import machine_description, machine_line
     from keras_hire.benchmark.timing import median_ms
     from keras_hire.export import to_tflite
     from keras_hire.export.interpreter import make_interpreter
@@ -77,7 +81,7 @@ def main(argv):
         rows.append({"model": name, "size": info[name]["size"], "mmacs": round(info[name]["macs"] / 1e6, 2),
                      "file": quantization, "threads": t, "ms": round(float(np.median(values)), 3),
                      "not_delegated": format_not_delegated(coverage)})
-    lines = ["| model | input | MMACs | file | threads | median ms | ops not on XNNPACK |",
+    lines = [machine_line(), "", "| model | input | MMACs | file | threads | median ms | ops not on XNNPACK |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['size']} | {r['mmacs']} | {r['file']} | {r['threads']} | {r['ms']} | "
               f"{r['not_delegated']} |" for r in rows]
@@ -89,7 +93,8 @@ def main(argv):
                 lines.append(f"\ngreedy / compound, {q}, {t} thread(s): latency {ms['greedy'] / ms['compound']:.2f}x "
                              f"at MACs {macs['greedy'] / macs['compound']:.3f}x")
     atomic_write_json(FLAGS.output + ".json", {"rows": rows, "samples": {str(k): v for k, v in samples.items()},
-                                               "sweeps": FLAGS.sweeps, "runs": FLAGS.runs})
+                                               "sweeps": FLAGS.sweeps, "runs": FLAGS.runs,
+                                               "machine": machine_description()})
     atomic_write_text(FLAGS.output + ".md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -124,8 +124,6 @@ def test_bad_genotypes_fail_naming_the_fix(genotype, message):
         NadarHybrid(genotype=genotype)
 
 
-@pytest.mark.skip(reason="issue 16 open: one standalone RELU of the int8 hybrid is not on XNNPACK yet; the "
-                         "float32 export is covered by the registry's export check")
 def test_hybrid_exports_to_float32_and_int8_on_xnnpack(tmp_path):
     import json
     import subprocess
@@ -135,10 +133,12 @@ def test_hybrid_exports_to_float32_and_int8_on_xnnpack(tmp_path):
 
     out = tmp_path / "export.json"
     child = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "robustness_export.py"),
-                            f"--output={out}", "--num_eval=64"], cwd=REPO, env=child_env(), capture_output=True,
+                            f"--output={out}", "--num_eval=500"], cwd=REPO, env=child_env(), capture_output=True,
                            text=True, timeout=600)
     assert child.returncode == 0, child.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["float32"]["not_delegated"] == {} and results["float32"]["agreement"] >= 0.999
-    # Known gap (docs/robustness.md): one standalone int8 RELU (a cell input's ReLU) stays off XNNPACK.
-    assert set(results["int8"]["not_delegated"]) <= {"RELU"} and results["int8"]["agreement"] >= 0.9
+    # The cell input's standalone int8 RELU, which XNNPACK refuses, runs as a float island. One epoch
+    # leaves the hybrid about 22% accurate, so many digits are near ties: agreement 0.918 measured.
+    assert results["int8"]["not_delegated"] == {} and results["int8"]["agreement"] >= 0.85
+    assert set(results["int8"]["float_islands"]) <= {"RELU"}

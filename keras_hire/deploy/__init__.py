@@ -14,5 +14,6 @@ print(keras_hire.deploy.export_markdown(report))
 from keras_hire.deploy.config import ExportConfig
 from keras_hire.deploy.files import export_markdown, export_tflite_files
 from keras_hire.deploy.keras_file import export_keras_file
+from keras_hire.deploy.xnnpack_islands import with_xnnpack_float_islands
 
-__all__ = ["ExportConfig", "export_keras_file", "export_markdown", "export_tflite_files"]
+__all__ = ["ExportConfig", "export_keras_file", "export_markdown", "export_tflite_files", "with_xnnpack_float_islands"]

@@ -7,6 +7,7 @@ lists each file's XNNPACK coverage), so imports point one way.
 import os
 
 from keras_hire.benchmark.coverage import format_delegated, format_not_delegated, xnnpack_coverage
+from keras_hire.deploy.xnnpack_islands import with_xnnpack_float_islands
 from keras_hire.export.tflite import QUANTIZATIONS, tflite_op_names, to_tflite
 from keras_hire.export.verify import verify_against_keras
 from keras_hire.utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -14,7 +15,7 @@ from keras_hire.utils.markdown import markdown_table, megabytes
 
 
 def export_tflite_files(model, output_dir, quantizations=QUANTIZATIONS, representative_images=None,
-                        eval_images=None, eval_labels=None, name=None, log=print):
+                        eval_images=None, eval_labels=None, name=None, log=print, xnnpack_islands=True):
     """Converts `model` once per quantization, writes `<name>.<quantization>.tflite`, checks each file.
 
     Every file is checked against the Keras model on `eval_images` (held-out, preprocessed):
@@ -28,6 +29,9 @@ def export_tflite_files(model, output_dir, quantizations=QUANTIZATIONS, represen
         representative_images: float32 training images for int8 calibration (100-500 is typical).
         eval_images, eval_labels: held-out images (float32, preprocessed) and int labels.
         name: file stem (default: the model's name).
+        xnnpack_islands: in the int8 file, run the int8 ops XNNPACK has no kernel for in float between
+            (de)quantize ops (`with_xnnpack_float_islands`), so that XNNPACK takes every op; the report's
+            `float_islands` names them.
 
     Returns:
         The report: `{"files": [per-file dict, ...], "keras_accuracy": ...}`.
@@ -50,12 +54,15 @@ def export_tflite_files(model, output_dir, quantizations=QUANTIZATIONS, represen
                 raise ValueError("int8 export needs representative_images (float32 training images).")
             representative = [np.asarray(representative_images, np.float32)]
         flatbuffer = to_tflite(model, quantization=quantization, representative_data=representative)
+        islands = {}
+        if quantization == "int8" and xnnpack_islands:
+            flatbuffer, islands = with_xnnpack_float_islands(flatbuffer)
         path = os.path.join(output_dir, f"{name}.{quantization}.tflite")
         atomic_write_bytes(path, flatbuffer)
         coverage = xnnpack_coverage(flatbuffer)
         entry = {"quantization": quantization, "path": path, "size_bytes": len(flatbuffer),
                  "num_ops": len(tflite_op_names(flatbuffer)), "xnnpack": coverage,
-                 "not_delegated": format_not_delegated(coverage)}
+                 "not_delegated": format_not_delegated(coverage), "float_islands": islands}
         if eval_images is not None:
             entry.update(verify_against_keras(model, flatbuffer, eval_images, eval_labels, keras_logits=keras_logits))
         log(f"[keras_hire.export]   {path}: {megabytes(len(flatbuffer))}, agreement "

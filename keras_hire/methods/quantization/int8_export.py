@@ -169,11 +169,9 @@ def _export_twin(model, ranges, float_names):
 
 def with_float_islands(flatbuffer):
     """Runs in float the int8 ops XNNPACK does not take (the converter makes GELU an int8 lookup table)."""
-    from keras_hire.benchmark.coverage import xnnpack_coverage
-    from keras_hire.export.float_islands import float_islands
+    from keras_hire.deploy.xnnpack_islands import with_xnnpack_float_islands
 
-    missed = xnnpack_coverage(flatbuffer)["not_delegated"]
-    return float_islands(flatbuffer, sorted(missed)) if missed else flatbuffer
+    return with_xnnpack_float_islands(flatbuffer)[0]
 
 
 def convert_fake_quant_model(model):
