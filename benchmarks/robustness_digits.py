@@ -15,6 +15,11 @@ PGD-20 and ART AutoAttack on a seeded subset of the 1,000 test digits):
   `training/nadar.py --mode=search` with and without the constraint) + PGD-k.
 
 Writes `results.json` and `results.md` (mean and spread over seeds). Finished runs are read back.
+`--merge` adds the runs of earlier `results.json` files made with the same settings (another seed
+run elsewhere), for example:
+
+    python benchmarks/robustness_digits.py --output_dir=runs/rd_seed2 --seeds=2 --variants=backbone_pgd,wide_pgd \
+        --merge=benchmarks/results/robustness_digits.json ...   # the table over seeds 0, 1 and 2
 """
 
 import argparse
@@ -58,6 +63,27 @@ def run_one(args, variant, seed):
     atomic_write_json(done, results)
     print(f"[robustness_digits] {variant} seed {seed}: {run.summary_line(results)}", flush=True)
     return results
+
+
+# The settings that change a run's numbers: merged results must share them.
+_RUN_SETTINGS = ("epochs", "steps_per_epoch", "batch_size", "learning_rate", "epsilon", "step_size", "steps",
+                 "eval_step_size", "eval_examples", "autoattack", "autoattack_examples")
+
+
+def merged_runs(paths, args, variants):
+    """`{variant: [earlier results, ...]}` from the `results.json` files in `paths`, checked against `args`."""
+    merged = {variant: [] for variant in variants}
+    for path in paths:
+        with open(path) as handle:
+            earlier = json.load(handle)
+        settings = earlier["settings"]
+        differing = ", ".join(f"{k}={settings.get(k)}" for k in _RUN_SETTINGS if settings.get(k) != getattr(args, k))
+        if differing:
+            raise SystemExit(f"--merge {path}: made with other settings ({differing}). Fix: merge only results "
+                             "of the same recipe, or pass those settings.")
+        for variant in variants:
+            merged[variant] += earlier["runs"].get(variant, [])
+    return merged
 
 
 def summarise(rows):
@@ -107,6 +133,7 @@ def main():
     parser.add_argument("--hybrid_kwargs", type=json.loads, default={},
                         help='JSON {variant: model_kwargs JSON string} for the hybrid variants')
     parser.add_argument("--results", default=None, help="results basename (default <output_dir>/results)")
+    parser.add_argument("--merge", default="", help="comma-separated results.json files of the same recipe to include")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
@@ -114,7 +141,8 @@ def main():
         parser.error(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     os.makedirs(args.output_dir, exist_ok=True)
-    rows = {variant: [run_one(args, variant, seed) for seed in seeds] for variant in variants}
+    earlier = merged_runs([p for p in args.merge.split(",") if p], args, variants)
+    rows = {variant: earlier[variant] + [run_one(args, variant, seed) for seed in seeds] for variant in variants}
     from keras_hire.utils.atomic import atomic_write_json, atomic_write_text
 
     table = summarise(rows)
