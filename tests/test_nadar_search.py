@@ -12,6 +12,7 @@ from keras_hire.methods.robustness.search import DilationSearch
 from keras_hire.models import NadarHybrid, create_model
 from keras_hire.models.nadar_hybrid import genotype_tuple
 from keras_hire.training import load_initial_weights
+from tests.crash_callbacks import CountSteps, Crash, CrashAfterFirstEpoch
 
 MEAN, STD = (0.1307 * 255,), (0.3081 * 255,)
 
@@ -142,3 +143,34 @@ def test_hybrid_exports_to_float32_and_int8_on_xnnpack(tmp_path):
     # leaves the hybrid about 22% accurate, so many digits are near ties: agreement 0.918 measured.
     assert results["int8"]["not_delegated"] == {} and results["int8"]["agreement"] >= 0.85
     assert set(results["int8"]["float_islands"]) <= {"RELU"}
+
+
+def _search_config(model_dir):
+    from keras_hire.methods.robustness.config import NadarConfig
+    from keras_hire.training import TrainConfig
+
+    train = TrainConfig(model="digits_cnn", model_kwargs={"widths": [8, 16], "stem_width": 8, "nodes": 1}, epochs=2,
+                        steps_per_epoch=2, eval_steps=1, batch_size=32, learning_rate=1e-2, label_smoothing=0.0,
+                        jit_compile=False, tensorboard=False, verbose=0, model_dir=str(model_dir))
+    return NadarConfig(train=train, mode="search", epsilon=0.3, step_size=0.75, steps=1, rho=0.5)
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_to_the_uninterrupted_architecture_and_multipliers(tmp_path):
+    import json
+
+    from keras_hire.methods.robustness.search import search
+
+    with pytest.raises(Crash):  # dies after epoch 1 is committed
+        search(_search_config(tmp_path / "resumed"), callbacks=[CrashAfterFirstEpoch()])
+    counter = CountSteps()
+    resumed = search(_search_config(tmp_path / "resumed"), callbacks=[counter])
+    assert counter.steps == 2  # only epoch 2 ran again: a restart from scratch would take 4 steps
+    straight = search(_search_config(tmp_path / "straight"))
+    assert resumed["genotype"] == straight["genotype"]
+    for key in ("alphas", "betas", "expected_macs"):
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-5, atol=1.5e-4, err_msg=key)  # 4-decimal JSON
+    history = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["history"]
+    straight_history = json.loads((tmp_path / "straight" / "metrics.json").read_text())["history"]
+    assert [record["epoch"] for record in history] == [1, 2]
+    assert history[-1]["lambda_weights"] == pytest.approx(straight_history[-1]["lambda_weights"], rel=1e-5)

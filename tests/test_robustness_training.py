@@ -15,6 +15,7 @@ from keras_hire.methods.robustness.adversarial_training import AdversarialTraini
 from keras_hire.methods.robustness.config import NadarConfig
 from keras_hire.training import TrainConfig
 from tests.binary_runs import assert_same_weights
+from tests.crash_callbacks import Crash, CrashAfterFirstEpoch
 
 MEAN, STD = (0.1307 * 255,), (0.3081 * 255,)
 
@@ -83,20 +84,11 @@ def _config(model_dir, epochs, method="free"):
                        eval_examples=32, autoattack="fast", autoattack_examples=8, eval_steps_pgd=5)
 
 
-class _Crash(RuntimeError):
-    pass
-
-
-class _CrashAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):  # runs after the trainer's checkpoint callback
-        raise _Crash("simulated crash")
-
-
 @pytest.mark.parametrize("method", ["free", "pgd"])
 def test_resumed_adversarial_training_ends_with_the_uninterrupted_weights(tmp_path, method):
     resumed_dir, straight_dir = tmp_path / "resumed", tmp_path / "straight"
-    with pytest.raises(_Crash):  # dies after epoch 1 is committed (tests/test_training.py uses SIGKILL)
-        run.retrain(_config(resumed_dir, 2, method), callbacks=[_CrashAfterFirstEpoch()])
+    with pytest.raises(Crash):  # dies after epoch 1 is committed (tests/test_training.py uses SIGKILL)
+        run.retrain(_config(resumed_dir, 2, method), callbacks=[CrashAfterFirstEpoch()])
     report = run.retrain(_config(resumed_dir, 2, method))  # picks up after epoch 1
     run.retrain(_config(straight_dir, 2, method))
     assert [record["epoch"] for record in report["history"]] == [1, 2]

@@ -288,11 +288,13 @@ class DilationSearch(keras.Model):
         return model
 
 
-def search(config, strategy=None):
+def search(config, strategy=None, callbacks=()):
     """Runs the search of `config` (a `NadarConfig`, `mode="search"`) on the shared trainer; writes and
     returns `{"genotype", "expected_macs", "alphas", "betas", "hybrid_kwargs"}` (`<model_dir>/genotype.json`).
 
-    `config.train.model_kwargs` may set `widths`, `stem_width`, `nodes` and `partial`.
+    `config.train.model_kwargs` may set `widths`, `stem_width`, `nodes` and `partial`. A killed search
+    resumes from its last epoch's checkpoint (architecture weights and multipliers included) when run
+    again with the same `model_dir`; `callbacks` go to the trainer's `fit`.
     """
     import json
     import os
@@ -320,7 +322,7 @@ def search(config, strategy=None):
         holder["model"] = model
         return model
 
-    train(config.train, strategy, build_model=build, deployable=lambda model: model.backbone())
+    train(config.train, strategy, build_model=build, deployable=lambda model: model.backbone(), callbacks=callbacks)
     model = holder["model"]
     genotype = model.genotype()
     result = {"genotype": genotype, "expected_macs": float(keras.ops.convert_to_numpy(model.expected_macs())),
