@@ -38,9 +38,7 @@ def main():
 
     import keras
 
-    from keras_hire.benchmark.coverage import xnnpack_coverage
-    from keras_hire.deploy.xnnpack_islands import with_xnnpack_float_islands
-    from keras_hire.export import to_tflite, verify_against_keras
+    from keras_hire.deploy import export_tflite_files
     from keras_hire.models import create_model
     from keras_hire.utils import count_macs
     from keras_hire.utils.atomic import atomic_write_json
@@ -55,17 +53,14 @@ def main():
         model.fit(images, labels, epochs=1, batch_size=64, verbose=0)
     test_images, test_labels = digits("test", args.num_eval)
     results = {"model": model.name, "macs": count_macs(model), "params": model.count_params()}
-    for quantization in ("float32", "int8"):
-        flatbuffer = to_tflite(model, quantization, representative_data=[digits("train", 200)[0]])
-        islands = {}
-        if quantization == "int8":  # the cell input's standalone int8 RELU runs in float (docs/robustness.md)
-            flatbuffer, islands = with_xnnpack_float_islands(flatbuffer)
-        row = verify_against_keras(model, flatbuffer, test_images, test_labels)
-        row["float_islands"] = islands
-        row["not_delegated"] = xnnpack_coverage(flatbuffer)["not_delegated"]
-        row["size_bytes"] = len(flatbuffer)
-        results[quantization] = row
-        print(quantization, json.dumps(row), flush=True)
+    # export_tflite_files runs the int8 ops XNNPACK refuses (the cell input's standalone RELU) as float islands.
+    report = export_tflite_files(model, os.path.splitext(args.output)[0] + "_files", ("float32", "int8"),
+                                 representative_images=digits("train", 200)[0], eval_images=test_images,
+                                 eval_labels=test_labels)
+    for entry in report["files"]:
+        row = {key: entry[key] for key in ("agreement", "tflite_accuracy", "keras_accuracy", "max_abs_diff",
+                                           "float_islands", "size_bytes")}
+        results[entry["quantization"]] = {**row, "not_delegated": entry["xnnpack"]["not_delegated"]}
     atomic_write_json(args.output, results)
 
 

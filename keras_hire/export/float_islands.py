@@ -13,7 +13,7 @@ def float_islands(flatbuffer, op_names):
     softmax, so such an op splits the delegated graph and runs on LiteRT's reference kernel. Here
     each one gets float32 copies of its int8 activation tensors, a DEQUANTIZE before and a QUANTIZE
     after (both taken by XNNPACK), with the int8 tensors' own scales: the numbers are those of
-    dequantizing, the float op and requantizing. Where the new QUANTIZE feeds only a requantizing
+    dequantizing, the float op and requantizing. Where a float->int8 QUANTIZE feeds only a requantizing
     QUANTIZE (int8 softmax has a fixed 1/256 output scale, which the converter then requantizes to
     the next product's input scale), the two become one QUANTIZE to the final scale: the float
     result is rounded once, as in the fake-quant model, not twice.

@@ -257,12 +257,13 @@ def search_intervals(a, b, bits, bias=None, grid_size=100, max_rounds=20, low=0.
         `fill(delta, out)` writes a candidate's product into `out`."""
         per_candidate = max(1, _CANDIDATE_BUDGET // reference.size)
         chunk = np.empty((min(per_candidate, len(deltas)), *reference.shape), np.float32)
+        offset = offset_of(correction)
         scores = []
         for start in range(0, len(deltas), per_candidate):
             part = deltas[start:start + per_candidate]
             for slot, delta in zip(chunk, part):
                 fill(delta, slot)
-            scores.append(objective(chunk[:len(part)], offset_of(correction)))
+            scores.append(objective(chunk[:len(part)], offset))
         scores = np.concatenate(scores)
         index = int(np.argmax(scores))
         return float(deltas[index]), float(scores[index])
