@@ -221,6 +221,34 @@ def test_bad_inputs_raise_errors_that_name_the_problem_and_the_fix(tmp_path):
         DRNet(DRResNet(**TINY), resolution_predictor(2, 32, (16, 16, 32, 32), 16, 1), [3, 2, 1])
 
 
+def test_stage2_starts_from_the_named_stage1_model(tmp_path, monkeypatch):
+    """`stage1_model` lets several stage-2 runs (targets) share one stage 1 of another model_dir."""
+    import keras_hire.training
+
+    keras.utils.set_random_seed(3)
+    stage1 = DRResNet(**TINY)
+    path = _saved(stage1, tmp_path, "shared_stage1.keras")
+    built = {}
+
+    def fake_train(config, strategy=None, build_model=None, **kwargs):
+        built[config.model_dir] = build_model(config, 10, (64, 64, 1))
+        return {"final": {}}
+
+    monkeypatch.setattr(keras_hire.training, "train", fake_train)
+    train = TrainConfig(model="resnet18", model_kwargs={k: TINY[k] for k in ("depths", "channels", "stem_width")},
+                        dataset="mnist_5k", model_dir=str(tmp_path / "target"))
+    config = DRNetConfig(train=train, resolutions=RESOLUTIONS, stage="2", stage1_model=path, target_macs=2.5e6,
+                         predictor_size=32, predictor_channels=(16, 16, 32, 32), predictor_stem_width=16)
+    keras_hire.methods.dynamic_resolution.run_drnet(config, progress=lambda *_: None)
+    (drnet,) = built.values()
+    assert os.path.dirname(next(iter(built))) == str(tmp_path / "target")
+    for mine, theirs in zip(drnet.classifier.weights, stage1.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    assert drnet.target == 2.5e6
+    with pytest.raises(ConfigError, match="stage1_model.*--stage=both trains stage 1 itself"):
+        DRNetConfig(train=train, stage="both", stage1_model=path)
+
+
 def test_dr_classifier_loads_a_timm_resnet_into_every_bn_set():
     from tests.test_resnet import REDUCED
     from tests.test_vit import state_of, timm_reference

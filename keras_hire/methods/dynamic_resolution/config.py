@@ -18,6 +18,8 @@ class DRNetConfig(Config):
             `stage1_epochs`/`stage2_epochs` say otherwise. Images are fed at the largest resolution.
         resolutions: candidate resolutions, strictly descending (paper: 224,168,112).
         stage: `1`, `2` or `both`.
+        stage1_model: the stage-1 classifier stage 2 starts from (default `<model_dir>/stage1/model.keras`);
+            several stage-2 runs (targets, eta) can share one stage 1 this way.
         target_macs: alpha, the allowed average MACs per image (predictor included); unset: no FLOPs loss.
         eta: weight of the FLOPs loss (paper: 0.2).
         predictor_size, predictor_channels, predictor_stem_width: the predictor (paper: 128, 64..512, 64).
@@ -33,6 +35,8 @@ class DRNetConfig(Config):
                                                 min=1)
     stage: str = config_field("both", help="Which stage to run: 1 (classifier at every resolution), 2 (predictor "
                               "and classifier jointly, from stage 1's classifier) or both.", choices=("1", "2", "both"))
+    stage1_model: Optional[str] = config_field(None, help="Stage 1's model.keras that stage 2 starts from (default "
+                                               "<model_dir>/stage1/model.keras): sweep targets or eta off one stage 1.")
     stage1_epochs: Optional[int] = config_field(None, help="Stage-1 epochs (default --epochs; paper 70).", min=1)
     stage2_epochs: Optional[int] = config_field(None, help="Stage-2 epochs (default --epochs; paper 100).", min=1)
     target_macs: Optional[float] = config_field(None, help="Alpha: the allowed average MACs per image, predictor "
@@ -62,5 +66,8 @@ class DRNetConfig(Config):
         if not self.train.model.startswith("resnet"):
             self.train.fail("model", "DRNet's classifier is a ResNet",
                             "pass --model=resnet18|resnet34|resnet50|resnet101")
+        if self.stage1_model and self.stage != "2":
+            self.fail("stage1_model", f"names a stage-1 classifier to start stage 2 from, but --stage={self.stage} "
+                      "trains stage 1 itself", "pass --stage=2 with --stage1_model, or leave --stage1_model unset")
         if len(self.predictor_channels) != 4:
             self.fail("predictor_channels", "needs 4 stage widths", "pass e.g. --predictor_channels=64,128,256,512")

@@ -3,6 +3,7 @@
 Layout of `train.model_dir`: `drnet.json` (resolutions, costs, target: what a resumed run must
 match), `stage1/` and `stage2/` (each a shared-trainer run: checkpoints, metrics, `model.keras`).
 `stage1/model.keras` is the `DRResNet` classifier, `stage2/model.keras` the whole `DRNet`.
+With `stage1_model`, stage 2 starts from another run's classifier (one stage 1, several targets).
 Killing a run and starting it again with the same flags resumes the stage it was in.
 """
 
@@ -75,6 +76,7 @@ def run_drnet(config: DRNetConfig, strategy=None, progress=print):
 
     reports = {}
     stage1_dir, stage2_dir = os.path.join(out, "stage1"), os.path.join(out, "stage2")
+    stage1_model = config.stage1_model or os.path.join(stage1_dir, "model.keras")
     if config.stage in ("1", "both"):
         stage1 = base.replace(model_dir=stage1_dir, epochs=config.stage1_epochs or base.epochs)
         reports["stage1"] = train(
@@ -86,7 +88,7 @@ def run_drnet(config: DRNetConfig, strategy=None, progress=print):
         stage2 = base.replace(model_dir=stage2_dir, epochs=config.stage2_epochs or base.epochs, init_checkpoint=None)
 
         def build_stage2(c, n, shape):
-            classifier = load_classifier(os.path.join(stage1_dir, "model.keras"), config.resolutions)
+            classifier = load_classifier(stage1_model, config.resolutions)
             return DRNet(classifier, build_predictor(config, shape[-1]), costs, target=config.target_macs,
                          eta=config.eta, temperature=config.temperature, label_smoothing=c.label_smoothing,
                          predictor_lr_scale=config.predictor_lr_scale, seed=c.seed)
