@@ -74,6 +74,15 @@ def test_without_the_constraint_the_multipliers_stay_at_zero():
     assert float(model.lambda_w) == 0.0 and float(model.lambda_a) == 0.0
 
 
+def test_the_multiplier_step_is_lambda_plus_rho_c_and_clips_at_zero_only_when_asked():
+    from keras_hire.methods.robustness.search import updated_multiplier
+
+    assert float(updated_multiplier(0.2, 0.5, 0.1)) == pytest.approx(0.25)
+    assert float(updated_multiplier(0.2, -5.0, 0.1)) == pytest.approx(-0.3)  # the official, unclipped update
+    assert float(updated_multiplier(0.2, -5.0, 0.1, nonnegative=True)) == 0.0
+    assert float(updated_multiplier(0.2, 0.5, 0.1, nonnegative=True)) == pytest.approx(0.25)
+
+
 def test_expected_macs_lie_between_the_backbone_and_the_costliest_cells():
     model = _search()
     macs = float(model.expected_macs())

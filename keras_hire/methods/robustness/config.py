@@ -33,7 +33,8 @@ class NadarConfig(Config):
         eval_examples: test images attacked in `evaluate` (a seeded random subset of the held-out split).
         autoattack: ART AutoAttack preset in `evaluate` (`none`, `fast`, `standard`).
         checkpoint: the `.keras` model to evaluate (default `<model_dir>/model.keras`).
-        rho, flops_alpha, flops_beta, constraint: the search's augmented-Lagrangian and FLOPs settings.
+        rho, flops_alpha, flops_beta, constraint, nonnegative_multipliers: the search's augmented-Lagrangian
+            and FLOPs settings.
     """
 
     train: TrainConfig = config_field(default_factory=_digits_run, help="The training run.")
@@ -56,6 +57,8 @@ class NadarConfig(Config):
     rho: float = config_field(0.001, help="Augmented-Lagrangian rho of the clean constraint (paper 0.001).",
                               min=0.0)
     constraint: bool = config_field(True, help="Search with the clean-accuracy constraint (off = the ablation).")
+    nonnegative_multipliers: bool = config_field(False, help="Clip the constraint's multipliers at 0 (the textbook "
+                                                 "update for c <= 0; off: the official code's unclipped update).")
     flops_alpha: float = config_field(0.2, help="FLOPs factor alpha * (log FLOPs)^beta of the architecture step.",
                                       min=0.0)
     flops_beta: float = config_field(0.6, help="FLOPs factor exponent beta.", min=0.0)

@@ -14,7 +14,8 @@ step takes the paper's three gradients at once:
    without gradient) -> cell weights;
 3. on the held-out half, the hybrid's adversarial loss times `flops_alpha * log(E[MACs])^flops_beta`
    (the expected MACs under the op and edge probabilities) plus its own constraint -> alphas, betas.
-After each step `lambda <- lambda + rho * c` for both levels (they start at 0). `constraint=False`
+After each step `lambda <- lambda + rho * c` for both levels (they start at 0; the official update,
+`nonnegative_multipliers=True` clips it at 0, the textbook update for `c <= 0`). `constraint=False`
 drops the constraint (the ablation). Adversarial examples are PGD-`steps` with a random start on the
 hybrid (the paper's search uses FreeAT; see docs/robustness.md). One optimizer applies all three
 gradients (a first-order, simultaneous version of the paper's sequential steps), so the trainer's
@@ -88,6 +89,12 @@ class SearchCell(keras.layers.Layer):
         return keras.ops.concatenate(states[2:], -1)
 
 
+def updated_multiplier(multiplier, c, rho, nonnegative=False):
+    """The augmented-Lagrangian step `lambda + rho * c`, clipped at 0 when `nonnegative`."""
+    value = multiplier + rho * c
+    return keras.ops.maximum(value, 0.0) if nonnegative else value
+
+
 def _functional(fn, shape, name):
     inputs = keras.Input(shape)
     return keras.Model(inputs, fn(inputs), name=name)
@@ -102,13 +109,15 @@ class DilationSearch(keras.Model):
         nodes: intermediate nodes per cell; partial: PC-DARTS' K.
         epsilon, step_size, steps: the search's PGD (L-inf, pixels).
         rho: the augmented-Lagrangian rho (0.001); constraint: False drops the constraint.
+        nonnegative_multipliers: clip the multipliers at 0 (off: the official, unclipped update, under
+            which a hybrid cleaner than the backbone drives lambda negative and then rewards clean loss).
         flops_alpha, flops_beta: the FLOPs factor of the architecture step (0.2, 0.6).
         seed: seed of the architecture initialisation and the random starts.
     """
 
     def __init__(self, input_shape, num_classes, mean, std, widths=(32, 64), stem_width=16, nodes=2, partial=2,
                  epsilon=0.3, step_size=0.1, steps=3, rho=0.001, constraint=True, flops_alpha=0.2, flops_beta=0.6,
-                 seed=0, name="dilation_search", **kwargs):
+                 seed=0, nonnegative_multipliers=False, name="dilation_search", **kwargs):
         super().__init__(name=name, **kwargs)
         for width in widths:
             if width % nodes or (width // nodes) % (2 * partial):
@@ -119,6 +128,7 @@ class DilationSearch(keras.Model):
         self.stem_width, self.num_classes, self.image_shape = int(stem_width), int(num_classes), tuple(input_shape)
         self.epsilon, self.step_size, self.steps = float(epsilon), float(step_size), int(steps)
         self.rho, self.constraint = float(rho), bool(constraint)
+        self.nonnegative_multipliers = bool(nonnegative_multipliers)
         self.flops_alpha, self.flops_beta, self.seed = float(flops_alpha), float(flops_beta), int(seed)
         mean, std = pixel_stats(mean, std, int(input_shape[-1]))
         self.pixel_mean, self.pixel_std = mean.tolist(), std.tolist()
@@ -249,8 +259,9 @@ class DilationSearch(keras.Model):
         del tape
         self.optimizer.apply_gradients(zip(gradients, backbone_vars + cell_vars + arch_vars))
         if self.constraint:
-            self.lambda_w.assign_add(self.rho * keras.ops.stop_gradient(c_w))
-            self.lambda_a.assign_add(self.rho * keras.ops.stop_gradient(c_a))
+            for multiplier, c in ((self.lambda_w, c_w), (self.lambda_a, c_a)):
+                multiplier.assign(updated_multiplier(multiplier, keras.ops.stop_gradient(c), self.rho,
+                                                     self.nonnegative_multipliers))
         self._loss_tracker.update_state(weight_loss, sample_weight=half)
         logs = self.compute_metrics(xw, yw, self.hybrid_logits(xw, training=False))
         logs.update(base_loss=base, adversarial_loss=adv_loss_w, constraint=c_w, arch_loss=arch_loss,
@@ -318,7 +329,8 @@ def search(config, strategy=None, callbacks=()):
         model = DilationSearch(tuple(input_shape), num_classes, mean, std, epsilon=config.epsilon,
                                step_size=config.step_size, steps=config.steps, rho=config.rho,
                                constraint=config.constraint, flops_alpha=config.flops_alpha,
-                               flops_beta=config.flops_beta, seed=config.train.seed, **kwargs)
+                               flops_beta=config.flops_beta, seed=config.train.seed,
+                               nonnegative_multipliers=config.nonnegative_multipliers, **kwargs)
         holder["model"] = model
         return model
 
@@ -328,7 +340,8 @@ def search(config, strategy=None, callbacks=()):
     result = {"genotype": genotype, "expected_macs": float(keras.ops.convert_to_numpy(model.expected_macs())),
               "alphas": keras.ops.convert_to_numpy(keras.ops.softmax(model.alphas, -1)).round(4).tolist(),
               "betas": keras.ops.convert_to_numpy(model.betas).round(4).tolist(),
-              "constraint": config.constraint,
+              "constraint": config.constraint, "rho": config.rho,
+              "nonnegative_multipliers": config.nonnegative_multipliers,
               "hybrid_kwargs": {"genotype": [list(pair) for pair in genotype],
                                 "widths": list(model.widths), "stem_width": model.stem_width}}
     if is_chief():
