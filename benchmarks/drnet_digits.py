@@ -213,7 +213,7 @@ def plot(table, path):
     from keras_hire.utils.plots import pyplot, save_figure
 
     plt = pyplot()
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure, axis = plt.subplots(figsize=(10, 4.5))
     styles = {"fixed": ("grey", "-"), "fixed_equal_budget": ("grey", ":"), "drnet": ("C0", "-"),
               "random": ("C1", "-"), "random_equal_budget": ("C1", ":"), "random_drnet_classifier": ("C2", "--")}
     for norm, marker in (("per_resolution", "o"), ("shared", "s")):
@@ -226,7 +226,8 @@ def plot(table, path):
                               alpha=1.0 if norm == "per_resolution" else 0.5, label=f"{kind} ({norm} BN)")
     axis.set_xlabel("average MACs per digit (M; DRNet and random include the predictor)")
     axis.set_ylabel("top-1 on the 1,000 test digits (%)")
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    figure.tight_layout()
     save_figure(figure, path)
 
 
