@@ -7,7 +7,8 @@ stage 1 as long as DRNet's two stages together (equal training budget), and shar
 The 28x28 digits are upsampled to the largest resolution (64) and resized to 64/48/32 inside the
 model. Per seed and BN variant: one stage 1 (`<norm>_seed<s>/stage1`), a stage 1 of
 stage1 + stage2 epochs (`<norm>_seed<s>_long/stage1`: the equal-budget baselines), and one stage 2
-per target (`<norm>_seed<s>_target<f>/stage2`, started from the first stage 1 with `stage1_model`).
+per target (`<norm>_seed<s>_target<f>[_eta<eta>]/stage2`, started from the first stage 1 with
+`stage1_model`; another --eta and --output reuse the stage 1s of --workdir).
 On the 1,000 test digits: each stage-1 classifier at each fixed resolution (MACs without the
 predictor), DRNet (each digit at the predictor's choice, predictor included), and the random
 baselines (each digit at a resolution drawn with that DRNet's resolution frequencies: the same
@@ -163,7 +164,8 @@ def main(argv):
                 if (seed, norm, fraction) in done:
                     continue
                 target = min(costs) + fraction * (max(costs) - min(costs))
-                stage2 = config_for(seed, norm, f"{norm}_seed{seed}_target{fraction:g}", FLAGS.stage2_epochs,
+                eta = "" if FLAGS.eta == 1.0 else f"_eta{FLAGS.eta:g}"  # other etas share the stage 1s
+                stage2 = config_for(seed, norm, f"{norm}_seed{seed}_target{fraction:g}{eta}", FLAGS.stage2_epochs,
                                     stage="2", stage1_model=stage1_path, target_macs=target)
                 train_or_check(stage2)
                 drnet = keras.models.load_model(os.path.join(stage2.train.model_dir, "stage2", "model.keras"),
