@@ -14,9 +14,9 @@ step takes the paper's three gradients at once:
    without gradient) -> cell weights;
 3. on the held-out half, the hybrid's adversarial loss times `flops_alpha * log(E[MACs])^flops_beta`
    (the expected MACs under the op and edge probabilities) plus its own constraint -> alphas, betas.
-After each step `lambda <- lambda + rho * c` for both levels (they start at 0; the official update,
-`nonnegative_multipliers=True` clips it at 0, the textbook update for `c <= 0`). `constraint=False`
-drops the constraint (the ablation). Adversarial examples are PGD-`steps` with a random start on the
+After each step `lambda <- lambda + rho * c` for both levels (they start at 0), the official,
+unclipped update; `nonnegative_multipliers=True` clips lambda at 0, the textbook update for `c <= 0`.
+`constraint=False` drops the constraint (the ablation). Adversarial examples are PGD-`steps` with a random start on the
 hybrid (the paper's search uses FreeAT; see docs/robustness.md). One optimizer applies all three
 gradients (a first-order, simultaneous version of the paper's sequential steps), so the trainer's
 checkpoints hold everything and a killed search resumes where it stopped.
