@@ -16,10 +16,10 @@ step takes the paper's three gradients at once:
    (the expected MACs under the op and edge probabilities) plus its own constraint -> alphas, betas.
 After each step `lambda <- lambda + rho * c` for both levels (they start at 0), the official,
 unclipped update; `nonnegative_multipliers=True` clips lambda at 0, the textbook update for `c <= 0`.
-`constraint=False` drops the constraint (the ablation). Adversarial examples are PGD-`steps` with a random start on the
-hybrid (the paper's search uses FreeAT; see docs/robustness.md). One optimizer applies all three
-gradients (a first-order, simultaneous version of the paper's sequential steps), so the trainer's
-checkpoints hold everything and a killed search resumes where it stopped.
+`constraint=False` drops the constraint (the ablation). Adversarial examples are PGD-`steps` with a
+random start on the hybrid (the paper's search uses FreeAT; see docs/robustness.md). One optimizer
+applies all three gradients (a first-order, simultaneous version of the paper's sequential steps),
+so the trainer's checkpoints hold everything and a killed search resumes where it stopped.
 """
 
 import keras
