@@ -74,9 +74,10 @@ def fixed_predictions(classifier, images):
                      for i, size in enumerate(classifier.resolutions)])
 
 
-def fixed_rows(predictions, labels, costs):
+def fixed_rows(predictions, labels, resolutions, costs):
+    """`{resolution: {"accuracy", "macs"}}` of `fixed_predictions` (costs without the predictor)."""
     return {str(size): {"accuracy": float(np.mean(p == labels)), "macs": float(cost)}
-            for size, p, cost in zip(FLAGS.resolutions, predictions, costs)}
+            for size, p, cost in zip(resolutions, predictions, costs)}
 
 
 def random_row(predictions, labels, mix, costs, seed):
@@ -107,7 +108,6 @@ def main(argv):
     from keras_hire.methods.dynamic_resolution import DRNetConfig, resolution_costs, run_drnet
     from keras_hire.methods.dynamic_resolution.run import build_classifier, build_predictor
     from keras_hire.training import TrainConfig
-    from keras_hire.utils.macs import count_macs
 
     resolutions = tuple(int(r) for r in FLAGS.resolutions)
     settings = {"resolutions": list(resolutions), "classifier": CLASSIFIER, "predictor": PREDICTOR, "eta": FLAGS.eta,
@@ -144,8 +144,9 @@ def main(argv):
             if not fractions:
                 continue
             base = config_for(seed, norm, f"{norm}_seed{seed}", FLAGS.stage1_epochs, stage="1")
-            costs = resolution_costs(build_classifier(base, 10, 1), build_predictor(base, 1))
-            predictor_macs = count_macs(build_predictor(base, 1))
+            classifier = build_classifier(base, 10, 1)
+            classifier_costs = resolution_costs(classifier)
+            costs = resolution_costs(classifier, build_predictor(base, 1))
             if images is None:
                 images, labels = evaluation_arrays(base)
             train_or_check(base)
@@ -158,7 +159,7 @@ def main(argv):
                 baselines["fixed_equal_budget"] = fixed_predictions(keras.models.load_model(
                     os.path.join(long.train.model_dir, "stage1", "model.keras"), compile=False), images)
             if (seed, norm, None) not in done:
-                record({"seed": seed, "norm": norm, **{name: fixed_rows(p, labels, [c - predictor_macs for c in costs])
+                record({"seed": seed, "norm": norm, **{name: fixed_rows(p, labels, resolutions, classifier_costs)
                                                        for name, p in baselines.items()}})
             for fraction in map(float, fractions):
                 if (seed, norm, fraction) in done:

@@ -123,7 +123,6 @@ def digits_part(results):
     from keras_hire.methods import dynamic_resolution  # noqa: F401  (registers DRNet for loading)
     from keras_hire.training import TrainConfig
     from keras_hire.training.run_data import prepare_data
-    from keras_hire.utils import count_macs
 
     drnet = keras.models.load_model(FLAGS.drnet, compile=False)
     runner = DRNetRunner(export_drnet(drnet), num_threads=FLAGS.threads)
@@ -133,8 +132,7 @@ def digits_part(results):
     for signature in runner.runners.values():  # XNNPACK packs each signature's weights at its first invoke
         for _ in range(3):
             signature(images=images[:1])
-    dynamic_ms, full_ms, macs, chosen = [], [], [], []
-    costs = dict(zip(drnet.resolutions, drnet.costs))
+    dynamic_ms, full_ms, chosen = [], [], []
     for image in images:
         image = image[None]
         start = time.perf_counter()
@@ -143,15 +141,15 @@ def digits_part(results):
         start = time.perf_counter()
         full(images=image)
         full_ms.append(1e3 * (time.perf_counter() - start))
-        macs.append(costs[result["resolution"]])
         chosen.append(result["resolution"])
-    predictor_macs = count_macs(drnet.predictor)
-    full_macs = drnet.costs[0] - predictor_macs
-    mac_reduction = 1 - float(np.mean(macs)) / full_macs
-    latency_reduction = 1 - float(np.mean(dynamic_ms)) / float(np.mean(full_ms))
+    costs = dict(zip(drnet.resolutions, drnet.costs))  # predictor included
+    macs = [costs[size] for size in chosen]
     # Where the time goes: each signature alone, and the per-image mean those medians predict at
     # DRNet's mix (the runner's own Python work is the difference to `dynamic_ms`).
     signatures = signature_rows(runner, drnet, images[:1])
+    full_macs = signatures[f"classify_{drnet.resolutions[0]}"]["macs"]
+    mac_reduction = 1 - float(np.mean(macs)) / full_macs
+    latency_reduction = 1 - float(np.mean(dynamic_ms)) / float(np.mean(full_ms))
     mix = {"predictor": 1.0, **{f"classify_{size}": chosen.count(size) / len(chosen) for size in drnet.resolutions}}
     expected_ms = sum(share * signatures[name]["ms"] for name, share in mix.items())
     results["digits"] = {"images": len(images), "dynamic_ms": float(np.mean(dynamic_ms)),

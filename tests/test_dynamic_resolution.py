@@ -247,6 +247,9 @@ def test_stage2_starts_from_the_named_stage1_model(tmp_path, monkeypatch):
     assert drnet.target == 2.5e6
     with pytest.raises(ConfigError, match="stage1_model.*--stage=both trains stage 1 itself"):
         DRNetConfig(train=train, stage="both", stage1_model=path)
+    with pytest.raises(FileNotFoundError, match="--stage1_model=.*missing.keras does not exist"):
+        keras_hire.methods.dynamic_resolution.run_drnet(config.replace(stage1_model=str(tmp_path / "missing.keras")),
+                                                        progress=lambda *_: None)
 
 
 def test_dr_classifier_loads_a_timm_resnet_into_every_bn_set():

@@ -71,6 +71,9 @@ def run_drnet(config: DRNetConfig, strategy=None, progress=print):
     costs = resolution_costs(build_classifier(config, num_classes, in_channels), build_predictor(config, in_channels))
     if config.target_macs is not None:
         check_target(config.target_macs, costs)
+    if config.stage1_model and not os.path.exists(config.stage1_model):
+        raise FileNotFoundError(f"--stage1_model={config.stage1_model} does not exist. Fix: pass the model.keras "
+                                "of a finished stage 1 (<its model_dir>/stage1/model.keras).")
     _check_earlier_run(out, config, costs)
     progress(f"drnet: resolutions {config.resolutions}, MACs per image (predictor included) {costs}")
 
